@@ -1,0 +1,134 @@
+"""Exceptions raised by the HUMAN client.
+
+Every error keeps what a caller needs to act on it (status code, the API's own message,
+method and path) and never the token. When Airflow is installed the root class is an
+``AirflowException`` so tasks treat these as Airflow errors; the client itself runs
+without Airflow (this is its only touchpoint, and it is optional).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+try:  # pragma: no cover - exercised by the "client without Airflow" test in a subprocess
+    from airflow.sdk.exceptions import AirflowException as _Base
+except ImportError:  # pragma: no cover
+    _Base = Exception  # type: ignore[assignment,misc]
+
+if TYPE_CHECKING:
+    from airflow_provider_human.client.models import FeedbackRequest
+
+
+class HumanError(_Base):  # type: ignore[misc,valid-type]
+    """Root of every exception this provider raises on purpose."""
+
+
+class HumanInputError(HumanError, ValueError):
+    """Bad input, found before any request was sent; names the field and the value."""
+
+    def __init__(self, field: str, value: Any, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        shown = repr(value)
+        if len(shown) > 200:
+            shown = shown[:200] + "...'"
+        super().__init__(f"Invalid {field}={shown}: {problem}")
+
+
+class HumanConfigError(HumanError, ValueError):
+    """The connection or hook settings cannot produce a working client."""
+
+
+class HumanAPIError(HumanError):
+    """An HTTP exchange with HUMAN failed.
+
+    :param message: what went wrong, in words.
+    :param status_code: the HTTP status, or ``None`` when no response arrived.
+    :param api_message: the API's own error text, when it sent one.
+    :param method: the HTTP method of the failed request.
+    :param path: the URL path requested (never carries the token).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        api_message: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.api_message = api_message
+        self.method = method
+        self.path = path
+        self.message = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [self.message]
+        where = " ".join(p for p in (self.method, self.path) if p)
+        if where:
+            parts.append(f"request: {where}")
+        if self.status_code is not None:
+            parts.append(f"status: {self.status_code}")
+        if self.api_message:
+            parts.append(f"API said: {self.api_message}")
+        return " | ".join(parts)
+
+
+class HumanAuthError(HumanAPIError):
+    """401 or 403: the server token is missing, wrong, expired or lacks permission."""
+
+
+class HumanBadRequestError(HumanAPIError):
+    """400: the API rejected the request's values."""
+
+
+class HumanNotFoundError(HumanAPIError):
+    """404: the resource (for example an identity) does not exist."""
+
+
+class HumanRateLimitError(HumanAPIError):
+    """429 persisted after every retry allowed by ``max_retries``."""
+
+
+class HumanServerError(HumanAPIError):
+    """5xx persisted after every retry allowed for this request."""
+
+
+class HumanConnectionError(HumanAPIError):
+    """No HTTP response: the host is unreachable, refused, timed out or failed TLS."""
+
+
+class HumanResponseError(HumanAPIError):
+    """The API answered 2xx with a body that does not match the documented shape."""
+
+
+class HumanFeedbackInDoubtError(HumanAPIError):
+    """A feedback upload failed after its body may have reached HUMAN.
+
+    The server may or may not have applied it, so it is not resent blindly: a repeated
+    false-negative upload can open a second incident. ``batch`` holds what was sent so
+    the caller can verify (for example by looking the accounts up) before resending.
+    """
+
+    def __init__(self, message: str, *, batch: FeedbackRequest, **kwargs: Any) -> None:
+        self.batch = batch
+        super().__init__(message, **kwargs)
+
+
+def error_for_status(status_code: int) -> type[HumanAPIError]:
+    """Pick the exception class for a final (non-retried) HTTP error status."""
+    if status_code in (401, 403):
+        return HumanAuthError
+    if status_code == 400:
+        return HumanBadRequestError
+    if status_code == 404:
+        return HumanNotFoundError
+    if status_code == 429:
+        return HumanRateLimitError
+    if status_code >= 500:
+        return HumanServerError
+    return HumanAPIError

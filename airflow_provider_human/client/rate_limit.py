@@ -1,0 +1,76 @@
+"""A thread-safe client-side rate limiter shared by every thread of one client.
+
+Peers leave rate limiting to the server's 429s; we keep under the customer's limit by
+spacing requests ourselves, and slow down for a while when HUMAN still says 429.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """Token bucket (as virtual scheduling): ``acquire()`` blocks until a request may go.
+
+    :param rate: sustained requests per second.
+    :param burst: requests allowed back to back after idle time.
+    :param slowdown_factor: rate multiplier applied after a 429.
+    :param slowdown_seconds: how long a 429 keeps the rate lowered.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: int = 1,
+        slowdown_factor: float = 0.5,
+        slowdown_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate={rate!r}: must be > 0")
+        self.rate = float(rate)
+        self.burst = max(1, int(burst))
+        self.slowdown_factor = slowdown_factor
+        self.slowdown_seconds = slowdown_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_start = clock()  # theoretical arrival time of the next request (GCRA)
+        self._slow_until = float("-inf")
+        self._slow_rate = self.rate
+
+    @property
+    def current_rate(self) -> float:
+        return self._slow_rate if self._clock() < self._slow_until else self.rate
+
+    def reserve(self) -> float:
+        """Take a slot and return how long the caller must wait before using it."""
+        with self._lock:
+            now = self._clock()
+            rate = self._slow_rate if now < self._slow_until else self.rate
+            interval = 1.0 / rate
+            tolerance = (self.burst - 1) * interval
+            due = max(self._next_start, now)
+            start = max(now, due - tolerance)
+            self._next_start = due + interval
+            return start - now
+
+    def acquire(self) -> None:
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+
+    def notify_rate_limited(self, retry_after: float | None = None) -> None:
+        """A 429 arrived: lower the rate for a while and, with Retry-After, pause everyone."""
+        with self._lock:
+            now = self._clock()
+            floor = self._slow_rate if now < self._slow_until else self.rate
+            self._slow_rate = max(floor * self.slowdown_factor, self.rate / 64)
+            self._slow_until = now + self.slowdown_seconds
+            if retry_after and retry_after > 0:
+                tolerance = (self.burst - 1) / self._slow_rate
+                self._next_start = max(self._next_start, now + retry_after + tolerance)

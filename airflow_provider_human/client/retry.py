@@ -1,0 +1,94 @@
+"""When to retry a request, and how long to wait.
+
+GET and PUT are idempotent, so any transient failure is retried. The feedback POST is
+retried only when HUMAN cannot have acted on it; every other failure after the body may
+have arrived is reported as *in doubt* so the caller can verify instead of resending.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import requests
+import tenacity
+from urllib3.exceptions import NewConnectionError
+
+RETRYABLE_STATUSES_IDEMPOTENT = frozenset({429, 500, 502, 503, 504})
+# 429 and 503 mean the request was turned away, not processed: safe to resend a POST.
+RETRYABLE_STATUSES_POST = frozenset({429, 503})
+
+
+def parse_retry_after(value: str | None, *, cap: float, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    seconds: float | None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), cap)
+
+
+def failed_before_sending(exc: BaseException) -> bool:
+    """True when the connection never opened, so no byte of the request reached the server."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ProxyError):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+@dataclass
+class RetryableOutcome(Exception):
+    """Raised inside the retry loop to ask for another attempt; carries the final error."""
+
+    error: Exception
+    retry_after: float | None = None
+
+
+class _RetryAfterOrBackoff(tenacity.wait.wait_base):
+    """Honour the server's Retry-After when it gave one, else exponential backoff with jitter."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._backoff = tenacity.wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, RetryableOutcome) and exc.retry_after is not None:
+            return exc.retry_after
+        return self._backoff(retry_state)
+
+
+def make_retrying(
+    *,
+    max_retries: int,
+    backoff_initial: float,
+    backoff_max: float,
+    before_sleep: object = None,
+    sleep: object = time.sleep,
+) -> tenacity.Retrying:
+    """A tenacity loop that retries :class:`RetryableOutcome` up to ``max_retries`` times."""
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(max_retries + 1),
+        wait=_RetryAfterOrBackoff(backoff_initial, backoff_max),
+        retry=tenacity.retry_if_exception_type(RetryableOutcome),
+        before_sleep=before_sleep,  # type: ignore[arg-type]
+        sleep=sleep,  # type: ignore[arg-type]
+        reraise=True,
+    )

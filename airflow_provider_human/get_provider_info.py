@@ -1,0 +1,109 @@
+"""Provider registration: what ``airflow providers list`` and the connection form read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_human import __version__
+from airflow_provider_human.client.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_FEEDBACK_BATCH_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_REQUESTS_PER_SECOND,
+    DEFAULT_TIMEOUT,
+)
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "identity_base_url": {
+        "label": "Identity API base URL",
+        "description": "Base URL of the identity service (PUT /api/v1/identity/{id}). Empty: the host.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Seconds to wait for each HTTP request before it counts as failed.",
+        "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT, "minimum": 0.001},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries with exponential backoff for 429, 502/503/504 and connection failures.",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES, "minimum": 0},
+    },
+    "requests_per_second": {
+        "label": "Requests per second",
+        "description": (
+            "Client-side rate limit for this connection, shared by all threads of a task. "
+            "Keep requests_per_second x pool slots under your HUMAN rate limit."
+        ),
+        "schema": {"type": ["number", "null"], "default": DEFAULT_REQUESTS_PER_SECOND, "minimum": 0.001},
+    },
+    "max_workers": {
+        "label": "Max workers",
+        "description": "Threads used for concurrent account lookups and identity updates.",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_WORKERS, "minimum": 1},
+    },
+    "feedback_batch_size": {
+        "label": "Feedback batch size",
+        "description": "Account ids per feedback upload (update_status) request.",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_FEEDBACK_BATCH_SIZE, "minimum": 1},
+    },
+    "verify_ssl": {
+        "label": "Verify TLS certificates",
+        "description": "Verify the server's TLS certificate. Turn off only for debugging.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "proxy": {
+        "label": "Proxy URL",
+        "description": "HTTP(S) proxy for every request, e.g. http://proxy.internal:3128.",
+        "schema": {"type": ["string", "null"]},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-human",
+        "name": "HUMAN Security",
+        "description": "HUMAN Security Account Defender: lookups, feedback, identities, reconciliation.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "HUMAN Security Account Defender",
+                "external-doc-url": "https://docs.humansecurity.com/applications-api",
+                "tags": ["security"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "HUMAN Security Account Defender",
+                "python-modules": ["airflow_provider_human.hooks.human"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "HUMAN Security Account Defender",
+                "python-modules": [
+                    "airflow_provider_human.operators.account",
+                    "airflow_provider_human.operators.feedback",
+                    "airflow_provider_human.operators.identity",
+                ],
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_human.hooks.human.HumanHook",
+                "hook-name": "HUMAN Security",
+                "connection-type": "human",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"password": "Server token", "host": "Base URL"},
+                    "placeholders": {
+                        "host": DEFAULT_BASE_URL,
+                        "password": "Server token from Platform Settings > Applications",
+                    },
+                },
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+    }

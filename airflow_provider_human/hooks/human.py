@@ -1,0 +1,230 @@
+"""HumanHook: turns an Airflow ``human`` connection into a :class:`HumanClient`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_human.client import (
+    AccountInfoV1,
+    AccountInfoV2,
+    AccountLookupResult,
+    ClientSettings,
+    FeedbackUploadResult,
+    HumanClient,
+    HumanConfigError,
+    IdentityDetails,
+    IdentityUpdateResult,
+)
+from airflow_provider_human.client.settings import DEFAULT_BASE_URL
+
+# extra key -> (type, description); get_provider_info builds the UI form from the same table.
+_EXTRA_TYPES: dict[str, type] = {
+    "identity_base_url": str,
+    "timeout": float,
+    "max_retries": int,
+    "requests_per_second": float,
+    "max_workers": int,
+    "feedback_batch_size": int,
+    "verify_ssl": bool,
+    "proxy": str,
+}
+
+
+class HumanHook(BaseHook):
+    """Holds the ``human`` connection and the server token, and talks to HUMAN through one client.
+
+    Every setting comes from the connection (host, password = server token, extras) and can
+    be overridden by the matching constructor argument.
+
+    :param human_conn_id: the Airflow connection to use.
+    :param host: base URL, default ``https://console.humansecurity.com``.
+    :param token: server token; normally the connection's password.
+    :param identity_base_url: base URL of the identity API (defaults to ``host``).
+    :param timeout: seconds per request.
+    :param max_retries: retries for transient failures.
+    :param requests_per_second: client-side rate limit shared by all threads.
+    :param max_workers: threads for concurrent lookups and identity updates.
+    :param feedback_batch_size: account ids per feedback upload.
+    :param verify_ssl: verify TLS certificates.
+    :param proxy: proxy URL for every request.
+    """
+
+    conn_name_attr = "human_conn_id"
+    default_conn_name = "human_default"
+    conn_type = "human"
+    hook_name = "HUMAN Security"
+
+    def __init__(
+        self,
+        human_conn_id: str = default_conn_name,
+        *,
+        host: str | None = None,
+        token: str | None = None,
+        identity_base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        requests_per_second: float | None = None,
+        max_workers: int | None = None,
+        feedback_batch_size: int | None = None,
+        verify_ssl: bool | None = None,
+        proxy: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.human_conn_id = human_conn_id
+        self._overrides = {
+            "base_url": host,
+            "token": token,
+            "identity_base_url": identity_base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "requests_per_second": requests_per_second,
+            "max_workers": max_workers,
+            "feedback_batch_size": feedback_batch_size,
+            "verify_ssl": verify_ssl,
+            "proxy": proxy,
+        }
+
+    @cached_property
+    def settings(self) -> ClientSettings:
+        """Connection values, extras and overrides, validated (errors name the connection)."""
+        conn = self.get_connection(self.human_conn_id)
+        values: dict[str, Any] = {"base_url": _base_url(conn.host, conn.port) or DEFAULT_BASE_URL}
+        if conn.password:
+            values["token"] = conn.password
+        extras = conn.extra_dejson or {}
+        for key, kind in _EXTRA_TYPES.items():
+            if key in extras and extras[key] not in (None, ""):
+                values[key] = _coerce(self.human_conn_id, key, extras[key], kind)
+        values.update({k: v for k, v in self._overrides.items() if v is not None})
+        if not values.get("token"):
+            raise HumanConfigError(
+                f"Connection {self.human_conn_id!r} has no server token: put the HUMAN server token "
+                "in the connection's password (shown as 'Server token' in the UI)."
+            )
+        try:
+            return ClientSettings(**values)
+        except HumanConfigError as exc:
+            raise HumanConfigError(f"Connection {self.human_conn_id!r}: {exc}") from None
+
+    @cached_property
+    def client(self) -> HumanClient:
+        return HumanClient(self.settings)
+
+    def get_conn(self) -> HumanClient:
+        """The :class:`HumanClient` for this connection (one pooled session per hook)."""
+        return self.client
+
+    def close(self) -> None:
+        if "client" in self.__dict__:
+            self.client.close()
+            del self.__dict__["client"]
+
+    # ------------------------------------------------------------------ API
+
+    def get_account_info(self, account_id: str, attack_types: Iterable[object] | None = None) -> AccountInfoV1:
+        return self.client.get_account_info(account_id, attack_types)
+
+    def get_account_info_v2(self, account_id: str, days_range: int = 30) -> AccountInfoV2:
+        return self.client.get_account_info_v2(account_id, days_range)
+
+    def iter_account_info(
+        self,
+        account_ids: Iterable[object],
+        *,
+        api_version: int = 2,
+        days_range: int = 30,
+        attack_types: Iterable[object] | None = None,
+        max_workers: int | None = None,
+    ) -> Iterator[AccountLookupResult]:
+        return self.client.iter_account_info(
+            account_ids,
+            api_version=api_version,
+            days_range=days_range,
+            attack_types=attack_types,
+            max_workers=max_workers,
+        )
+
+    def upload_feedback(
+        self,
+        account_ids: Iterable[object],
+        *,
+        attack_type: object,
+        status: object,
+        result: object = None,
+        comment: object = None,
+        batch_size: int | None = None,
+    ) -> FeedbackUploadResult:
+        return self.client.upload_feedback(
+            account_ids,
+            attack_type=attack_type,
+            status=status,
+            result=result,
+            comment=comment,
+            batch_size=batch_size,
+        )
+
+    def update_identity(
+        self,
+        identity_id: str,
+        *,
+        factors: Iterable[object] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> IdentityDetails:
+        return self.client.update_identity(identity_id, factors=factors, metadata=metadata)
+
+    def iter_update_identity(
+        self, updates: Iterable[object], *, max_workers: int | None = None
+    ) -> Iterator[IdentityUpdateResult]:
+        return self.client.iter_update_identity(updates, max_workers=max_workers)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Called by the UI's "Test" button and ``airflow connections test``; never raises."""
+        try:
+            client = HumanClient(self.settings)
+        except HumanConfigError as exc:
+            return False, str(exc)
+        with client:
+            return client.check_connection()
+
+
+def _base_url(host: str | None, port: int | None) -> str | None:
+    if not host:
+        return None
+    text = host.strip()
+    if "://" not in text:
+        text = "https://" + text
+    if port and urlsplit(text).port is None:
+        parts = urlsplit(text)
+        text = f"{parts.scheme}://{parts.netloc}:{port}{parts.path}"
+    return text
+
+
+def _coerce(conn_id: str, key: str, value: Any, kind: type) -> Any:
+    """Extras typed in the UI may arrive as strings; convert or say which field is wrong."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.strip().lower() in ("true", "1", "yes")
+    elif kind is str:
+        if isinstance(value, str):
+            return value.strip()
+    else:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = kind(value)
+            if kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return number
+        except (TypeError, ValueError):
+            pass
+    raise HumanConfigError(
+        f"Connection {conn_id!r}: extra {key}={value!r} must be {'a ' + kind.__name__ if kind is not int else 'an int'}"
+    )

@@ -1,0 +1,143 @@
+"""HumanUploadFeedbackOperator: tell Account Defender what a case review concluded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_human.client import HumanInputError
+from airflow_provider_human.client.client import dedupe_account_ids
+from airflow_provider_human.client.feedback import group_outcomes, requests_needed
+from airflow_provider_human.client.models import FeedbackGroupKey
+from airflow_provider_human.operators.base import HumanBaseOperator, as_bool, as_int, as_list
+
+
+class HumanUploadFeedbackOperator(HumanBaseOperator):
+    """Upload feedback (``update_status``) for many accounts, batched.
+
+    Give either ``account_ids`` with one ``attack_type``/``status``/``result``/``comment``,
+    or ``outcomes=[{account_id, attack_type, status, result, comment}, ...]``, which are
+    grouped by (attack_type, status, result, comment) so each group travels in as few
+    requests as the batch size allows. Everything is validated before the first request.
+
+    A task retry resends every batch: for exactly-once delivery across retries, re-runs
+    and backfills use the reconciliation engine (docs/reconciliation.md).
+
+    :param account_ids: ids sharing one feedback (templated).
+    :param attack_type: ``ato`` or ``fa`` (``fake_account`` accepted) (templated).
+    :param status: ``pending`` or ``resolved`` (templated).
+    :param result: required when status is ``resolved``: ``no_attack``, ``resolved``,
+        ``manually_identified_and_resolved`` or ``manually_identified`` (templated).
+    :param comment: free text (templated).
+    :param outcomes: per-account feedback, instead of the five arguments above (templated).
+    :param batch_size: ids per request; default from the connection.
+    :param dry_run: validate and plan, log the plan, send nothing.
+    :param human_conn_id: the ``human`` connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "account_ids",
+        "attack_type",
+        "status",
+        "result",
+        "comment",
+        "outcomes",
+        "batch_size",
+        "dry_run",
+    )
+    template_fields_renderers = {"account_ids": "json", "outcomes": "json"}
+
+    def __init__(
+        self,
+        *,
+        account_ids: Any = None,
+        attack_type: str | None = None,
+        status: str | None = None,
+        result: str | None = None,
+        comment: str | None = None,
+        outcomes: Any = None,
+        batch_size: int | str | None = None,
+        dry_run: bool | str = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (account_ids is None) == (outcomes is None):
+            raise HumanInputError("account_ids/outcomes", None, "give exactly one of account_ids or outcomes")
+        if outcomes is not None and any(v is not None for v in (attack_type, status, result, comment)):
+            raise HumanInputError(
+                "outcomes", "<outcomes>", "attack_type/status/result/comment go inside each outcome, not beside it"
+            )
+        self.account_ids = account_ids
+        self.attack_type = attack_type
+        self.status = status
+        self.result = result
+        self.comment = comment
+        self.outcomes = outcomes
+        self.batch_size = batch_size
+        self.dry_run = dry_run
+
+    def run(self, context: Any) -> dict[str, Any]:
+        groups, submitted = self._plan()
+        dry_run = as_bool(self.dry_run, "dry_run")
+        batch_size = self._batch_size()
+        summary: dict[str, Any] = {
+            "groups": len(groups),
+            "accounts": sum(len(ids) for ids in groups.values()),
+            "requests": 0,
+            "duplicates_dropped": submitted - sum(len(ids) for ids in groups.values()),
+            "dry_run": dry_run,
+            "by_result": {},
+        }
+        for key, ids in groups.items():
+            label = _label(key)
+            summary["by_result"][label] = summary["by_result"].get(label, 0) + len(ids)
+        if dry_run:
+            size = batch_size or self.hook.settings.feedback_batch_size
+            summary["requests_planned"] = requests_needed((len(ids) for ids in groups.values()), size)
+            self.log.info(
+                "HUMAN feedback DRY RUN: %d accounts in %d groups would take %d requests; nothing sent. %s",
+                summary["accounts"],
+                summary["groups"],
+                summary["requests_planned"],
+                summary["by_result"],
+            )
+            return summary
+        for key, ids in groups.items():
+            outcome = self.hook.upload_feedback(
+                ids,
+                attack_type=key.attack_type,
+                status=key.status,
+                result=key.result,
+                comment=key.comment,
+                batch_size=batch_size,
+            )
+            summary["requests"] += outcome.requests
+        self.log.info(
+            "HUMAN feedback: %d accounts sent in %d requests (%d groups). %s",
+            summary["accounts"],
+            summary["requests"],
+            summary["groups"],
+            summary["by_result"],
+        )
+        return summary
+
+    def _plan(self) -> tuple[dict[FeedbackGroupKey, list[str]], int]:
+        """Every outcome validated and grouped, before anything is sent; also how many came in."""
+        if self.outcomes is not None:
+            outcomes = as_list(self.outcomes, "outcomes")
+            return group_outcomes(outcomes), len(outcomes)
+        key = FeedbackGroupKey.build(
+            attack_type=self.attack_type, status=self.status, result=self.result, comment=self.comment
+        )
+        ids, submitted = dedupe_account_ids(as_list(self.account_ids, "account_ids"))
+        if not ids:
+            raise HumanInputError("account_ids", self.account_ids, "must contain at least one account id")
+        return {key: ids}, submitted
+
+    def _batch_size(self) -> int | None:
+        return None if self.batch_size in (None, "") else as_int(self.batch_size, "batch_size")
+
+
+def _label(key: FeedbackGroupKey) -> str:
+    result = key.result.value if key.result else "-"
+    return f"{key.attack_type.feedback_code}/{key.status.value}/{result}"
