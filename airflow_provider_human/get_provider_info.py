@@ -1,11 +1,15 @@
-"""Provider registration: what ``airflow providers list`` and the connection form read."""
+"""Provider registration: what ``airflow providers list`` and the connection form read.
+
+Airflow imports this while it is itself being imported: it must import nothing but
+import-free modules (no client, no hook).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from airflow_provider_human import __version__
-from airflow_provider_human.client.settings import (
+from airflow_provider_human.defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_FEEDBACK_BATCH_SIZE,
     DEFAULT_MAX_RETRIES,

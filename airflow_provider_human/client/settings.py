@@ -8,17 +8,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_human.client.errors import HumanConfigError
-
-DEFAULT_BASE_URL = "https://console.humansecurity.com"
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_RETRIES = 5
-# HUMAN does not publish its per-customer limit: stay well below anything plausible and
-# let users raise it once they know theirs (docs/connection.md).
-DEFAULT_REQUESTS_PER_SECOND = 20.0
-DEFAULT_MAX_WORKERS = 8
-# The API's maximum batch size is not documented either: 500 ids per upload is modest.
-DEFAULT_FEEDBACK_BATCH_SIZE = 500
-DEFAULT_MAX_RETRY_AFTER = 120.0
+from airflow_provider_human.defaults import (
+    DEFAULT_BASE_URL,
+    DEFAULT_FEEDBACK_BATCH_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_REQUESTS_PER_SECOND,
+    DEFAULT_TIMEOUT,
+)
 
 
 @dataclass(frozen=True)

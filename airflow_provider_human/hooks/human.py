@@ -20,7 +20,7 @@ from airflow_provider_human.client import (
     IdentityDetails,
     IdentityUpdateResult,
 )
-from airflow_provider_human.client.settings import DEFAULT_BASE_URL
+from airflow_provider_human.defaults import DEFAULT_BASE_URL
 
 # extra key -> (type, description); get_provider_info builds the UI form from the same table.
 _EXTRA_TYPES: dict[str, type] = {

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_human.client import ClientSettings, HumanConfigError
-from airflow_provider_human.client.settings import DEFAULT_BASE_URL, is_loopback_host
+from airflow_provider_human.client.settings import is_loopback_host
+from airflow_provider_human.defaults import DEFAULT_BASE_URL
 
 
 def test_defaults_are_https_console_and_documented_values():

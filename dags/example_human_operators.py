@@ -1,0 +1,67 @@
+"""Example: every HUMAN operator once — look accounts up, upload feedback, update an identity.
+
+Runs against the ``human_default`` connection. ``make demo`` points it at the local fake
+HUMAN API; in production the same DAG talks to https://console.humansecurity.com.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag
+
+from airflow_provider_human.operators.account import HumanAccountInfoOperator
+from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
+from airflow_provider_human.operators.identity import HumanUpdateIdentityOperator
+
+# True positive, false positive and false negative, the way a case review would report them.
+OUTCOMES = [
+    {"account_id": "acct-1001", "attack_type": "ato", "status": "resolved", "result": "resolved"},
+    {"account_id": "acct-1002", "attack_type": "ato", "status": "resolved", "result": "no_attack"},
+    {
+        "account_id": "acct-1003",
+        "attack_type": "fa",
+        "status": "resolved",
+        "result": "manually_identified_and_resolved",
+    },
+]
+
+
+@dag(
+    dag_id="example_human_operators",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["human", "example"],
+    params={
+        "account_ids": Param(["acct-1001", "acct-1002", "acct-1003"], type="array", description="Accounts to look up."),
+        "dry_run": Param(False, type="boolean", description="Plan the feedback upload without sending it."),
+    },
+    doc_md=__doc__,
+)
+def example_human_operators():
+    lookup = HumanAccountInfoOperator(
+        task_id="look_up_accounts",
+        account_ids="{{ params.account_ids }}",
+        days_range=30,
+        pool="human_api",
+    )
+    per_batch = HumanAccountInfoOperator.partial(task_id="look_up_in_batches", pool="human_api").expand(
+        account_ids=[["acct-1001"], ["acct-1002", "acct-1003"]]
+    )
+    feedback = HumanUploadFeedbackOperator(
+        task_id="upload_feedback",
+        outcomes=OUTCOMES,
+        dry_run="{{ params.dry_run }}",
+        pool="human_api",
+    )
+    identity = HumanUpdateIdentityOperator(
+        task_id="update_identity",
+        identity_id="013xrzp12g3nqk8nfsf13ajhjnj5hjp5",
+        factors=[{"name": "email", "type": "email", "value": "new.address@example.com"}],
+        metadata={"source": "airflow", "run": "{{ run_id }}"},
+        pool="human_api",
+    )
+    [lookup, per_batch] >> feedback >> identity
+
+
+example_human_operators()

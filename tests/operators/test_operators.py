@@ -1,0 +1,175 @@
+"""Operators executed directly against the fake API (templating and mapping: tests/test_example_dags.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_human.client import HumanAuthError, HumanInputError
+from airflow_provider_human.operators.account import HumanAccountInfoOperator, HumanLookupFailedError
+from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
+from airflow_provider_human.operators.identity import HumanIdentityUpdateFailedError, HumanUpdateIdentityOperator
+from tests.conftest import TOKEN
+
+PII_ACCOUNT = {
+    "account_id": "a1",
+    "email": "person@example.com",
+    "incidents": [
+        {
+            "attack_type": "ato",
+            "additional": {"email": "person@example.com", "ip": "203.0.113.9", "city": "Springfield",
+                           "user_agent": "Mozilla/5.0 X", "device_fingerprint": "fp-998877", "asn": "AS1", "vid": "v"},
+        }
+    ],
+}  # fmt: skip
+PII_VALUES = ["person@example.com", "203.0.113.9", "Springfield", "Mozilla/5.0 X", "fp-998877"]
+
+
+def test_lookup_to_xcom_drops_pii_by_default(human_conn, fake_api):
+    fake_api.seed_accounts([PII_ACCOUNT])
+    out = HumanAccountInfoOperator(task_id="t", account_ids=["a1", "nobody"]).execute({})
+    assert (out["total"], out["found"], out["unknown"], out["under_attack"], out["failed"]) == (2, 1, 1, 1, 0)
+    text = json.dumps(out)
+    assert not [v for v in PII_VALUES if v in text]
+    [a1] = [r for r in out["results"] if r["account_id"] == "a1"]
+    assert a1["info"]["active_incidents"][0]["additional"] == {"asn": "AS1", "vid": "v"}
+
+
+def test_lookup_include_pii_keeps_them(human_conn, fake_api):
+    fake_api.seed_accounts([PII_ACCOUNT])
+    out = HumanAccountInfoOperator(task_id="t", account_ids="a1", include_pii=True).execute({})
+    assert all(v in json.dumps(out) for v in PII_VALUES)
+
+
+def test_lookup_to_jsonl_file_keeps_xcom_small(human_conn, fake_api, tmp_path):
+    target = tmp_path / "out" / "lookups.jsonl"
+    ids = [f"id-{i}" for i in range(1500)]
+    out = HumanAccountInfoOperator(task_id="t", account_ids=ids, output_path=str(target)).execute({})
+    assert out == {"total": 1500, "found": 0, "unknown": 1500, "under_attack": 0, "failed": 0,
+                   "output_path": f"file://{target}"}  # fmt: skip
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert sorted(r["account_id"] for r in lines) == sorted(ids)
+
+
+def test_lookup_refuses_big_xcom_before_any_request(human_conn, fake_api):
+    with pytest.raises(HumanInputError, match="set output_path"):
+        HumanAccountInfoOperator(task_id="t", account_ids=[str(i) for i in range(1001)]).execute({})
+    assert fake_api.requests() == []
+
+
+def test_lookup_accepts_rendered_list_text_and_one_id(human_conn, fake_api):
+    assert HumanAccountInfoOperator(task_id="t", account_ids="['a', 'b']").execute({})["total"] == 2
+    assert HumanAccountInfoOperator(task_id="t", account_ids='["a", "b", "c"]').execute({})["total"] == 3
+    assert HumanAccountInfoOperator(task_id="t", account_ids=12345).execute({})["results"][0]["account_id"] == "12345"
+
+
+def test_lookup_failures_fail_the_task_after_writing_the_rest(human_conn, fake_api, tmp_path):
+    target = tmp_path / "l.jsonl"
+    op = HumanAccountInfoOperator(task_id="t", account_ids=["ok", "also-ok", ""], output_path=str(target))
+    with pytest.raises(HumanLookupFailedError, match="1 of 3 lookups failed"):
+        op.execute({})
+    assert len(target.read_text().splitlines()) == 3
+    lenient = HumanAccountInfoOperator(task_id="t", account_ids=["ok", ""], fail_on_error=False).execute({})
+    assert lenient["failed"] == 1
+
+
+def test_lookup_v1_with_attack_types(human_conn, fake_api):
+    fake_api.seed_accounts([PII_ACCOUNT])
+    out = HumanAccountInfoOperator(
+        task_id="t", account_ids=["a1"], api_version=1, attack_types=["fake_account"]
+    ).execute({})
+    assert out["results"][0]["info"]["is_under_attack"] is False
+    assert fake_api.requests()[0]["query"] == {"attack_types": ["fake_account"]}
+
+
+def test_feedback_single_group(human_conn, fake_api, capfd):
+    out = HumanUploadFeedbackOperator(
+        task_id="t", account_ids=["a", "b", "a"], attack_type="fa", status="resolved", result="no_attack",
+        comment="Q3 review", batch_size="1",
+    ).execute({})  # fmt: skip
+    assert (out["requests"], out["accounts"], out["duplicates_dropped"]) == (2, 2, 1)
+    assert [p["body"]["comment"] for p in fake_api.requests("feedback")] == ["Q3 review", "Q3 review"]
+    assert "HUMAN feedback: 2 accounts sent in 2 requests" in capfd.readouterr().out
+
+
+def test_feedback_outcomes_are_grouped(human_conn, fake_api):
+    outcomes = [
+        {"account_id": f"tp-{i}", "attack_type": "ato", "status": "resolved", "result": "resolved"} for i in range(3)
+    ] + [
+        {"account_id": "fp-1", "attack_type": "fake_account", "status": "resolved", "result": "no_attack"},
+        {"account_id": "fn-1", "attack_type": "ato", "status": "resolved", "result": "manually_identified",
+         "comment": "case 77"},
+    ]  # fmt: skip
+    out = HumanUploadFeedbackOperator(task_id="t", outcomes=outcomes).execute({})
+    assert (out["groups"], out["requests"], out["accounts"]) == (3, 3, 5)
+    bodies = sorted((p["body"]["attackType"], p["body"]["result"], len(p["body"]["accountIds"]))
+                    for p in fake_api.requests("feedback"))  # fmt: skip
+    assert bodies == [("ato", "manually_identified", 1), ("ato", "resolved", 3), ("fa", "no_attack", 1)]
+
+
+def test_feedback_invalid_outcome_named_and_nothing_sent(human_conn, fake_api):
+    outcomes = [
+        {"account_id": "a", "attack_type": "ato", "status": "resolved", "result": "resolved"},
+        {"account_id": "b", "attack_type": "ato", "status": "resolved", "result": "maybe"},
+    ]
+    with pytest.raises(HumanInputError, match=r"outcomes\[1\]\.result='maybe'"):
+        HumanUploadFeedbackOperator(task_id="t", outcomes=outcomes).execute({})
+    assert fake_api.requests() == []
+
+
+def test_feedback_dry_run_sends_nothing(human_conn, fake_api):
+    out = HumanUploadFeedbackOperator(
+        task_id="t", account_ids=[str(i) for i in range(1200)], attack_type="ato", status="pending", dry_run="True"
+    ).execute({})
+    assert out["dry_run"] and out["requests_planned"] == 3 and out["requests"] == 0
+    assert fake_api.requests() == []
+
+
+def test_feedback_argument_shapes_checked_at_parse_time():
+    with pytest.raises(HumanInputError, match="exactly one of account_ids or outcomes"):
+        HumanUploadFeedbackOperator(task_id="t")
+    with pytest.raises(HumanInputError, match="inside each outcome"):
+        HumanUploadFeedbackOperator(task_id="t", outcomes=[], status="resolved")
+
+
+def test_identity_single_and_bulk(human_conn, fake_api):
+    fake_api.seed_identities([{"id": f"i{n}"} for n in range(5)])
+    one = HumanUpdateIdentityOperator(task_id="t", identity_id="i0", metadata={"a": "b"}).execute({})
+    assert one == {"updated": 1, "failed": 0, "failures": []}
+    updates = [{"identity_id": f"i{n}", "factors": [{"name": "email", "type": "email", "value": f"u{n}@example.com"}]}
+               for n in range(1, 5)]  # fmt: skip
+    bulk = HumanUpdateIdentityOperator(task_id="t", updates=updates).execute({})
+    assert bulk["updated"] == 4
+    assert fake_api.state.identities["i3"]["factors"][0]["value"] == "u3@example.com"
+
+
+def test_identity_bulk_validates_everything_first(human_conn, fake_api):
+    updates = [{"identity_id": "i1", "metadata": {"a": "b"}}, {"identity_id": "i2", "metadata": {"a": 3}}]
+    with pytest.raises(HumanInputError, match=r"updates\[1\]\.metadata\['a'\]=3"):
+        HumanUpdateIdentityOperator(task_id="t", updates=updates).execute({})
+    assert fake_api.requests() == []
+
+
+def test_identity_failures_reported_and_task_fails(human_conn, fake_api):
+    fake_api.seed_identities([{"id": "known"}])
+    op = HumanUpdateIdentityOperator(
+        task_id="t", updates=[{"identity_id": "known", "metadata": {}}, {"identity_id": "ghost", "metadata": {}}]
+    )
+    with pytest.raises(HumanIdentityUpdateFailedError, match="ghost"):
+        op.execute({})
+    assert fake_api.state.identities["known"]["updates"] == 1
+
+
+def test_auth_error_fails_operators_without_leaking_the_token(human_conn, fake_api):
+    fake_api.set_tokens("rotated-token-999")
+    with pytest.raises(HumanAuthError) as err:
+        HumanAccountInfoOperator(task_id="t", account_ids=["a"]).execute({})
+    assert TOKEN not in str(err.value)
+
+
+def test_operators_declare_templates_and_renderers():
+    assert {"account_ids", "output_path", "days_range"} <= set(HumanAccountInfoOperator.template_fields)
+    assert {"outcomes", "account_ids", "comment", "dry_run"} <= set(HumanUploadFeedbackOperator.template_fields)
+    assert {"updates", "factors", "metadata"} <= set(HumanUpdateIdentityOperator.template_fields)
+    assert HumanUploadFeedbackOperator.template_fields_renderers["outcomes"] == "json"
