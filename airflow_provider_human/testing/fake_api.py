@@ -200,6 +200,9 @@ class FakeState:
 
 class FakeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle plus delayed ACKs
+    # add ~40 ms to every keep-alive response, which would distort latency knobs and benchmarks.
+    disable_nagle_algorithm = True
     server: _FakeServer
 
     # -------------------------------------------------------------- plumbing

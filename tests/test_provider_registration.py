@@ -1,0 +1,73 @@
+"""The provider is discoverable by Airflow and declares its connection form as data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import pytest
+
+from airflow_provider_human.get_provider_info import CONN_FIELDS, get_provider_info
+from airflow_provider_human.hooks.human import _EXTRA_TYPES
+
+JSON_TYPES = {str: "string", float: "number", int: "integer", bool: "boolean"}
+
+
+def test_entry_point_points_at_get_provider_info():
+    [ep] = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider_human")]
+    assert ep.load() is get_provider_info
+    assert get_provider_info()["package-name"] == "airflow-provider-human"
+
+
+def test_every_extra_the_hook_reads_is_in_the_form_with_its_json_type():
+    assert set(CONN_FIELDS) == set(_EXTRA_TYPES)
+    for name, kind in _EXTRA_TYPES.items():
+        field = CONN_FIELDS[name]
+        assert field["schema"]["type"][0] == JSON_TYPES[kind] and field["description"] and field["label"]
+
+
+def test_connection_type_behaviour():
+    [conn] = get_provider_info()["connection-types"]
+    assert conn["connection-type"] == "human" and conn["hook-name"] == "HUMAN Security"
+    assert conn["hook-class-name"] == "airflow_provider_human.hooks.human.HumanHook"
+    behaviour = conn["ui-field-behaviour"]
+    assert set(behaviour["hidden-fields"]) == {"schema", "port", "login"}
+    assert behaviour["relabeling"]["password"] == "Server token"
+    assert behaviour["placeholders"]["host"] == "https://console.humansecurity.com"
+
+
+def test_airflow_providers_list_shows_the_package():
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
+        capture_output=True, text=True, check=True, env=os.environ.copy(),
+    ).stdout  # fmt: skip
+    [listing] = [line for line in out.splitlines() if line.startswith("[{")]
+    packages = {p["package_name"]: p for p in json.loads(listing)}
+    assert "airflow-provider-human" in packages
+
+
+@pytest.fixture
+def api_client(monkeypatch, airflow_db):
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    return TestClient(create_app())
+
+
+def test_api_server_hook_meta_returns_the_form(api_client):
+    response = api_client.get("/ui/connections/hook_meta")
+    assert response.status_code == 200
+    [meta] = [h for h in response.json() if h["connection_type"] == "human"]
+    assert meta["hook_name"] == "HUMAN Security"
+    fields = meta["standard_fields"]
+    assert fields["password"]["title"] == "Server token"
+    assert fields["login"]["hidden"] and fields["port"]["hidden"] and fields["url_schema"]["hidden"]
+    assert fields["host"]["placeholder"] == "https://console.humansecurity.com"
+    extras = meta["extra_fields"]
+    assert set(extras) == set(CONN_FIELDS)
+    assert extras["timeout"]["value"] == 30.0 and extras["timeout"]["schema"]["title"] == "Timeout (seconds)"
+    assert "rate limit" in extras["requests_per_second"]["description"]
