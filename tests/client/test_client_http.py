@@ -353,3 +353,19 @@ def test_token_never_in_logs_or_errors_even_when_the_server_echoes_it(make_clien
     assert len(errors) == 2
     assert TOKEN not in caplog.text + "".join(errors)
     assert client.scrub(f"echo {TOKEN}") == "echo ***"
+
+
+def test_identity_put_retries_500_because_it_is_idempotent(client, fake_api):
+    fake_api.seed_identities([{"id": "i1"}])
+    fake_api.configure(failure_rate=0.6, failure_status=500, seed=1)
+    for n in range(4):
+        assert client.update_identity("i1", metadata={"n": str(n)}).metadata == {"n": str(n)}
+    assert 500 in {e["status"] for e in fake_api.requests("identity")}
+
+
+def test_session_settings_tls_proxy_and_timeouts(make_client):
+    default = make_client()
+    assert default.session.verify is True and default.session.proxies == {}
+    custom = make_client(verify_ssl=False, proxy="http://proxy.internal:3128")
+    assert custom.session.verify is False
+    assert custom.session.proxies == {"http": "http://proxy.internal:3128", "https": "http://proxy.internal:3128"}
