@@ -34,7 +34,7 @@ constraints:
 	{ echo "# Known-good versions for airflow-provider-human's tests and demo (Python 3.11)."; \
 	  echo "# Refresh with: make constraints   (see docs/development.md)"; \
 	  .venv-constraints/bin/python -m pip freeze --all --exclude-editable \
-	    | grep -v -E '^(airflow-provider-human|pip|setuptools|wheel)=='; } > constraints.txt
+	    | grep -v -E '^(airflow-provider-human|pip|setuptools|wheel)( |==)'; } > constraints.txt
 	rm -rf .venv-constraints
 
 clean:
