@@ -1,0 +1,125 @@
+"""Case outcomes: what a row from the case-management export must hold, and why a row is rejected."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from airflow_provider_human.client.attack_types import AttackType
+from airflow_provider_human.client.errors import HumanInputError
+
+
+class Verdict(StrEnum):
+    """What the fraud team concluded when it closed the case."""
+
+    CONFIRMED_FRAUD = "confirmed_fraud"
+    LEGITIMATE = "legitimate"
+    SUSPECTED_FRAUD = "suspected_fraud"
+
+
+class RejectReason(StrEnum):
+    MISSING_CASE_ID = "missing_case_id"
+    MISSING_ACCOUNT_ID = "missing_account_id"
+    UNKNOWN_VERDICT = "unknown_verdict"
+    UNKNOWN_ATTACK_TYPE = "unknown_attack_type"
+    UNPARSEABLE_CLOSED_AT = "unparseable_closed_at"
+    UNPARSEABLE_ROW = "unparseable_row"
+
+
+FIELDS = ("case_id", "account_id", "attack_type", "verdict", "closed_at", "comment")
+# A source that cannot even split a row into fields yields {UNPARSEABLE_ROW_KEY: <the text>}.
+UNPARSEABLE_ROW_KEY = "_unparseable_row"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOutcome:
+    """One validated case outcome; ``closed_at`` is timezone-aware UTC."""
+
+    case_id: str
+    account_id: str
+    attack_type: AttackType
+    verdict: Verdict
+    closed_at: datetime
+    comment: str | None = None
+
+    @property
+    def closed_at_key(self) -> str:
+        """The ledger's spelling of ``closed_at``: fixed-width UTC ISO, so keys compare exactly."""
+        return format_utc(self.closed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: RejectReason
+    detail: str
+    raw: Mapping[str, Any]
+
+    @property
+    def row_hash(self) -> str:
+        keys = (*FIELDS, UNPARSEABLE_ROW_KEY)
+        canonical = json.dumps({k: _jsonable(self.raw.get(k)) for k in keys}, sort_keys=True, default=str)
+        return hashlib.sha1(canonical.encode(), usedforsecurity=False).hexdigest()
+
+
+def format_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Datetimes and ISO 8601 text; naive values are taken as UTC. ``None`` when unparseable."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_outcome(raw: Mapping[str, Any]) -> CaseOutcome | Rejected:
+    """Validate one row; a bad row becomes a :class:`Rejected` with the reason, never an exception."""
+    if UNPARSEABLE_ROW_KEY in raw:
+        return Rejected(RejectReason.UNPARSEABLE_ROW, str(raw[UNPARSEABLE_ROW_KEY])[:200], raw)
+    case_id = _text(raw.get("case_id"))
+    if case_id is None:
+        return Rejected(RejectReason.MISSING_CASE_ID, "case_id is empty", raw)
+    account_id = _text(raw.get("account_id"))
+    if account_id is None:
+        return Rejected(RejectReason.MISSING_ACCOUNT_ID, f"case {case_id}: account_id is empty", raw)
+    try:
+        attack_type = AttackType.parse(raw.get("attack_type"))
+    except HumanInputError:
+        return Rejected(
+            RejectReason.UNKNOWN_ATTACK_TYPE, f"case {case_id}: attack_type={raw.get('attack_type')!r}", raw
+        )
+    verdict_text = _text(raw.get("verdict"))
+    try:
+        verdict = Verdict((verdict_text or "").lower())
+    except ValueError:
+        return Rejected(RejectReason.UNKNOWN_VERDICT, f"case {case_id}: verdict={raw.get('verdict')!r}", raw)
+    closed_at = parse_timestamp(raw.get("closed_at"))
+    if closed_at is None:
+        return Rejected(RejectReason.UNPARSEABLE_CLOSED_AT, f"case {case_id}: closed_at={raw.get('closed_at')!r}", raw)
+    comment = raw.get("comment")
+    return CaseOutcome(
+        case_id, account_id, attack_type, verdict, closed_at, None if comment in (None, "") else str(comment)
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
