@@ -86,3 +86,16 @@ def as_int(value: Any, field: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise HumanInputError(field, value, f"must be an integer >= {minimum}")
     return value
+
+
+def as_float(value: Any, field: str, *, minimum: float = 0.0, maximum: float | None = None) -> float:
+    """Templated numbers render as text ("0.05"); accept that and real numbers."""
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    if isinstance(number, bool) or not isinstance(number, int | float) or number < minimum:
+        raise HumanInputError(field, value, f"must be a number >= {minimum}")
+    if maximum is not None and number > maximum:
+        raise HumanInputError(field, value, f"must be a number <= {maximum}")
+    return float(number)

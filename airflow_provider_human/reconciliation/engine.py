@@ -131,6 +131,7 @@ class Reconciler:
         interval = (format_utc(start), format_utc(end))
         self.comment = self.settings.comment_template.format(start=interval[0], end=interval[1])
         report = ReconciliationReport(interval[0], interval[1], owner, self.source.describe(), self.settings.dry_run)
+        self.report = report  # visible to the caller even if the run raises half-way
         dry = self.settings.dry_run
         log.info("Reconciling case outcomes closed in [%s, %s) from %s%s", *interval, report.source,
                  " (DRY RUN: nothing is written or sent)" if dry else "")  # fmt: skip

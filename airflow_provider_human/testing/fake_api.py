@@ -76,6 +76,8 @@ class FakeConfig:
     failure_status: int = 503
     reset_rate: float = 0.0  # share of API requests whose connection is reset after acting
     max_batch_size: int = 0  # 0 = no limit
+    fault_kinds: list[str] | None = None  # endpoints the failure/reset knobs hit: v1, v2, feedback, identity
+    revoke_after_feedback: int = 0  # revoke every token after this many accepted uploads (0 = never)
     seed: int | None = None
 
     def update(self, values: dict[str, Any]) -> None:
@@ -128,6 +130,7 @@ class FakeState:
         self._bucket_time = time.monotonic()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.feedback_accepted = 0
 
     def reset(self) -> None:
         with self.lock:
@@ -319,7 +322,8 @@ class FakeHandler(BaseHTTPRequestHandler):
             entry["status"] = 429
             self._send(429, {"result": False, "content": "Too Many Requests"}, {"Retry-After": self._retry_after()})
             return
-        if self.state.chance(config.failure_rate):
+        faulty = config.fault_kinds is None or kind in config.fault_kinds
+        if faulty and self.state.chance(config.failure_rate):
             entry["status"] = config.failure_status
             self._send(config.failure_status, {"result": False, "content": "Service Unavailable"})
             return
@@ -329,7 +333,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             return
         status, response = getattr(self, f"_handle_{kind}")(ident, query, body, config)
         entry["status"] = status
-        if status < 300 and self.state.chance(config.reset_rate):
+        if faulty and status < 300 and self.state.chance(config.reset_rate):
             entry["reset"] = True
             self._reset_connection()
             return
@@ -457,6 +461,9 @@ class FakeHandler(BaseHTTPRequestHandler):
                      "comment": body.get("comment"), "time": _now_iso()}
                 )  # fmt: skip
                 _apply_feedback(account, attack, status, result)
+            self.state.feedback_accepted += 1
+            if config.revoke_after_feedback and self.state.feedback_accepted >= config.revoke_after_feedback:
+                self.state.tokens.clear()  # the token is revoked from now on
         return 200, {}
 
     def _handle_identity(self, identity_id: str, query: dict[str, list[str]], body: Any, config: FakeConfig):
@@ -554,11 +561,15 @@ def _feedback_problem(body: Any, max_batch_size: int) -> str | None:
     return None
 
 
+# Manually created incidents carry risk 100 in the vendor's v1 example, so v1 shows them first.
+MANUAL_RISK = 1.0
+
+
 def _apply_feedback(account: Account, attack: str, status: str, result: str | None) -> None:
     pending = account.pending(attack)
     if status == "pending":
         if not pending:
-            account.incidents.append(Incident(attack_type=attack, is_manually_created=True))
+            account.incidents.append(Incident(attack_type=attack, risk_score=MANUAL_RISK, is_manually_created=True))
         return
     if result in ("no_attack", "resolved"):
         for incident in pending:
@@ -566,10 +577,14 @@ def _apply_feedback(account: Account, attack: str, status: str, result: str | No
             incident.result = result
     elif result == "manually_identified_and_resolved":
         account.incidents.append(
-            Incident(attack_type=attack, status="resolved", is_manually_created=True, result=result)
+            Incident(
+                attack_type=attack, status="resolved", risk_score=MANUAL_RISK, is_manually_created=True, result=result
+            )
         )
     elif result == "manually_identified":
-        account.incidents.append(Incident(attack_type=attack, is_manually_created=True, result=result))
+        account.incidents.append(
+            Incident(attack_type=attack, risk_score=MANUAL_RISK, is_manually_created=True, result=result)
+        )
 
 
 def _identity_problem(body: Any) -> tuple[str, str] | None:

@@ -1,0 +1,172 @@
+"""HumanCaseReconciliationOperator: reconcile one data interval of case outcomes, exactly once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_human.client import HumanInputError
+from airflow_provider_human.operators.base import HumanBaseOperator, as_bool, as_float, as_int
+from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
+from airflow_provider_human.reconciliation.ledger import Ledger
+from airflow_provider_human.reconciliation.outcomes import parse_timestamp
+from airflow_provider_human.reconciliation.policy import DecisionPolicy
+from airflow_provider_human.reconciliation.sources import FileOutcomeSource, SqlOutcomeSource, sql_engine
+
+
+def default_reports_dir() -> str:
+    return os.path.join(os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "reports", "human")
+
+
+class HumanCaseReconciliationOperator(HumanBaseOperator):
+    """Tell Account Defender what the fraud team's closed cases mean, once per case outcome.
+
+    Reads the outcomes closed in the run's data interval (``[data_interval_start,
+    data_interval_end)`` unless given), looks each account up, decides with the policy
+    table, records every decision in the ledger before uploading, and uploads in batches.
+    Retries, re-runs and overlapping or concurrent backfills never send an outcome twice.
+
+    :param source_conn_id: SQL connection of the case-management export (``human_case_db``).
+    :param source_table: table with the outcomes (``case_outcomes``); ``schema.table`` works.
+    :param source_path: read a CSV / JSON Lines file (local or object storage) instead of a table.
+    :param columns: logical field -> column name, for exports with other names.
+    :param ledger_conn_id: SQL connection for the ledger and rejects tables (default: the source's).
+    :param interval_start: override the interval start (templated; ISO 8601).
+    :param interval_end: override the interval end (templated; ISO 8601).
+    :param batch_size: account ids per upload (templated; default: the connection's).
+    :param max_reject_ratio: fail before deciding anything above this share of rejected rows (templated).
+    :param dry_run: plan and report; upload nothing, write no ledger rows (templated).
+    :param reprocess: forget earlier decisions in this interval and decide again (templated).
+    :param per_case_comments: send each case's comment (more requests) instead of one per run.
+    :param policy: decision table overrides, e.g. ``{"confirmed_fraud": {"unknown": "resolved/manually_identified"}}``.
+    :param reports_dir: where JSON and Markdown reports go (templated; local or object storage).
+    :param shard_index: with ``shard_count``, handle only this shard of accounts (for ``.expand``).
+    :param shard_count: number of shards the day's accounts are split into.
+    """
+
+    template_fields: Sequence[str] = (
+        "source_table",
+        "source_path",
+        "interval_start",
+        "interval_end",
+        "batch_size",
+        "max_reject_ratio",
+        "dry_run",
+        "reprocess",
+        "per_case_comments",
+        "policy",
+        "reports_dir",
+        "shard_index",
+        "shard_count",
+    )
+    template_fields_renderers = {"policy": "json"}
+
+    def __init__(
+        self,
+        *,
+        source_conn_id: str = "human_case_db",
+        source_table: str = "case_outcomes",
+        source_path: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        ledger_conn_id: str | None = None,
+        ledger_table: str = "human_feedback_ledger",
+        rejects_table: str = "human_feedback_rejects",
+        interval_start: str | datetime | None = None,
+        interval_end: str | datetime | None = None,
+        batch_size: int | str | None = None,
+        max_reject_ratio: float | str = 0.05,
+        dry_run: bool | str = False,
+        reprocess: bool | str = False,
+        per_case_comments: bool | str = False,
+        policy: Mapping[str, Mapping[str, str]] | None = None,
+        reports_dir: str | None = None,
+        shard_index: int | str | None = None,
+        shard_count: int | str | None = None,
+        lease_seconds: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_conn_id = source_conn_id
+        self.source_table = source_table
+        self.source_path = source_path
+        self.columns = columns
+        self.ledger_conn_id = ledger_conn_id
+        self.ledger_table = ledger_table
+        self.rejects_table = rejects_table
+        self.interval_start = interval_start
+        self.interval_end = interval_end
+        self.batch_size = batch_size
+        self.max_reject_ratio = max_reject_ratio
+        self.dry_run = dry_run
+        self.reprocess = reprocess
+        self.per_case_comments = per_case_comments
+        self.policy = policy
+        self.reports_dir = reports_dir
+        self.shard_index = shard_index
+        self.shard_count = shard_count
+        self.lease_seconds = lease_seconds
+
+    def run(self, context: Any) -> dict[str, Any]:
+        start = self._moment(self.interval_start, context, "data_interval_start", "interval_start")
+        end = self._moment(self.interval_end, context, "data_interval_end", "interval_end")
+        settings = ReconcileSettings(
+            batch_size=None if self.batch_size in (None, "", "None") else as_int(self.batch_size, "batch_size"),
+            max_reject_ratio=as_float(self.max_reject_ratio, "max_reject_ratio", maximum=1.0),
+            dry_run=as_bool(self.dry_run, "dry_run"),
+            reprocess=as_bool(self.reprocess, "reprocess"),
+            per_case_comments=as_bool(self.per_case_comments, "per_case_comments"),
+            shard=self._shard(),
+        )
+        policy = DecisionPolicy(self.policy or None)
+        source = (
+            FileOutcomeSource(self.source_path, self.columns)
+            if self.source_path
+            else SqlOutcomeSource(self.source_conn_id, self.source_table, self.columns)
+        )
+        ledger = Ledger(
+            sql_engine(self.ledger_conn_id or self.source_conn_id),
+            table=self.ledger_table,
+            rejects_table=self.rejects_table,
+            lease_seconds=self.lease_seconds,
+        )
+        reconciler = Reconciler(self.hook.client, source, ledger, policy=policy, settings=settings)
+        try:
+            report = reconciler.run(start, end, owner=_owner(context, self.task_id))
+        finally:
+            partial = getattr(reconciler, "report", None)
+            if partial is not None:
+                partial.write(self.reports_dir or default_reports_dir())
+                self.log.info("HUMAN reconciliation report:\n%s", partial.as_table())
+                self.log.info("Reports written: %s", ", ".join(partial.report_paths))
+        reconciler.raise_if_incomplete()
+        return report.summary()
+
+    def _moment(self, value: Any, context: Any, key: str, field: str) -> datetime:
+        if value in (None, ""):
+            value = context.get(key) if context else None
+            if value is None:
+                raise HumanInputError(field, None, f"no {key} in the task context; pass {field} explicitly")
+        moment = parse_timestamp(value)
+        if moment is None:
+            raise HumanInputError(field, value, "must be an ISO 8601 timestamp")
+        return moment
+
+    def _shard(self) -> tuple[int, int] | None:
+        if self.shard_count in (None, "", "None"):
+            return None
+        count = as_int(self.shard_count, "shard_count")
+        index = as_int(self.shard_index, "shard_index", minimum=0)
+        if index >= count:
+            raise HumanInputError("shard_index", index, f"must be < shard_count={count}")
+        return (index, count)
+
+
+def _owner(context: Any, task_id: str) -> str:
+    """One owner per task instance: a retry of the same task adopts its unfinished rows at once."""
+    ti = context.get("ti") if context else None
+    if ti is None:
+        return f"adhoc/{task_id}"
+    map_index = getattr(ti, "map_index", -1)
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{map_index}"

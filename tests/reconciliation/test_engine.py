@@ -1,0 +1,270 @@
+"""The reconciliation engine end to end: SQLite case database and ledger, fake HUMAN API over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from airflow_provider_human.client import HumanAuthError, HumanInputError
+from airflow_provider_human.reconciliation.engine import ReconciliationAbortedError, ReconciliationIncompleteError
+from tests.reconciliation.conftest import outcome
+
+PENDING = [{"attack_type": "ato", "risk_score": 0.8}]
+
+
+def seed_states(fake_api, pending=(), none=(), unknown=()):
+    """unknown accounts are simply not seeded (v2 answers exists=false)."""
+    fake_api.seed_accounts(
+        [{"account_id": a, "incidents": PENDING} for a in pending] + [{"account_id": a} for a in none]
+    )
+
+
+def uploads(fake_api) -> Counter:
+    """(account, attackType, status, result) -> how many times HUMAN accepted it."""
+    seen = Counter()
+    for entry in fake_api.requests("feedback"):
+        if entry["status"] == 200:
+            body = entry["body"]
+            for account in body["accountIds"]:
+                seen[(account, body["attackType"], body["status"], body.get("result"))] += 1
+    return seen
+
+
+# verdict, AD state -> expected (decision, state, result sent or None)
+CELLS = [
+    ("confirmed_fraud", "pending", "true_positive", "sent", "resolved"),
+    ("confirmed_fraud", "none", "false_negative", "sent", "manually_identified_and_resolved"),
+    ("confirmed_fraud", "unknown", "skip", "noop", None),
+    ("legitimate", "pending", "false_positive", "sent", "no_attack"),
+    ("legitimate", "none", "consistent", "noop", None),
+    ("legitimate", "unknown", "skip", "noop", None),
+    ("suspected_fraud", "pending", "consistent", "noop", None),
+    ("suspected_fraud", "none", "false_negative", "sent", "manually_identified"),
+    ("suspected_fraud", "unknown", "skip", "noop", None),
+]
+
+
+def test_every_decision_table_cell(case_db, fake_api, reconcile):
+    for n, (verdict, state, *_rest) in enumerate(CELLS):
+        case_db.add(outcome(f"case-{n}", f"acct-{verdict}-{state}", verdict))
+    seed_states(
+        fake_api,
+        pending=[f"acct-{v}-pending" for v, *_ in CELLS],
+        none=[f"acct-{v}-none" for v, *_ in CELLS],
+    )
+    report, _ = reconcile()
+    rows = {r["account_id"]: r for r in case_db.ledger_rows()}
+    sent = uploads(fake_api)
+    for verdict, state, decision, ledger_state, result in CELLS:
+        row = rows[f"acct-{verdict}-{state}"]
+        assert (row["decision"], row["state"], row["ad_state"], row["feedback_result"]) == (
+            decision, ledger_state, state, result,
+        ), (verdict, state)  # fmt: skip
+        if result:
+            assert sent[(f"acct-{verdict}-{state}", "ato", "resolved", result)] == 1
+        if decision == "skip":
+            assert row["reason"] == "unknown_account"
+    assert sum(sent.values()) == 4 and len(fake_api.requests("feedback")) == 4
+    assert (report.true_positives, report.false_positives, report.false_negatives) == (1, 1, 2)
+    assert (report.consistent, report.skipped["unknown_account"], report.requests_sent) == (2, 3, 4)
+
+
+def test_latest_outcome_per_account_and_attack_type_wins(case_db, fake_api, reconcile):
+    case_db.add(
+        outcome("old", "a1", "legitimate", "2026-11-18T08:00:00Z"),
+        outcome("new", "a1", "confirmed_fraud", "2026-11-18T17:00:00Z"),
+        outcome("fa-case", "a1", "legitimate", "2026-11-18T09:00:00Z", attack_type="fa"),
+    )
+    seed_states(fake_api, pending=["a1"])
+    report, _ = reconcile()
+    rows = {r["case_id"]: r for r in case_db.ledger_rows()}
+    assert rows["old"]["decision"] == "superseded" and rows["old"]["state"] == "noop"
+    assert rows["new"]["decision"] == "true_positive" and rows["fa-case"]["decision"] == "consistent"
+    assert report.superseded == 1
+    assert set(uploads(fake_api)) == {("a1", "ato", "resolved", "resolved")}
+
+
+def test_rerun_and_overlapping_backfill_send_nothing_again(case_db, fake_api, reconcile):
+    case_db.add(outcome("c1", "a1", "confirmed_fraud"), outcome("c2", "a2", "suspected_fraud"))
+    seed_states(fake_api, pending=["a1"], none=["a2"])
+    reconcile()
+    again, _ = reconcile(owner="test/run-2/reconcile/-1")
+    assert again.already_decided == 2 and again.requests_sent == 0
+    case_db.add(outcome("c3", "a3", "confirmed_fraud", "2026-11-19T05:00:00Z"))
+    seed_states(fake_api, none=["a3"])
+    wide, _ = reconcile(start=datetime(2026, 11, 17, tzinfo=UTC), end=datetime(2026, 11, 20, tzinfo=UTC),
+                        owner="backfill/wide")  # fmt: skip
+    assert wide.already_decided == 2 and wide.requests_sent == 1
+    assert all(n == 1 for n in uploads(fake_api).values()) and len(uploads(fake_api)) == 3
+
+
+def test_interval_is_half_open_in_utc(case_db, fake_api, reconcile):
+    case_db.add(
+        outcome("start-edge", "a1", "suspected_fraud", "2026-11-18T00:00:00Z"),
+        outcome("end-edge", "a2", "suspected_fraud", "2026-11-19T00:00:00Z"),
+        outcome("offset", "a3", "suspected_fraud", "2026-11-18T23:30:00-02:00"),  # 01:30 UTC next day
+        outcome("naive", "a4", "suspected_fraud", "2026-11-18 23:59:59"),
+    )
+    seed_states(fake_api, none=["a1", "a2", "a3", "a4"])
+    reconcile()
+    assert {r["case_id"] for r in case_db.ledger_rows()} == {"start-edge", "naive"}
+
+
+def test_bad_rows_go_to_rejects_and_do_not_stop_valid_ones(case_db, fake_api, reconcile):
+    case_db.add(
+        outcome("ok", "a1", "confirmed_fraud"),
+        outcome("no-account", None, "confirmed_fraud"),
+        outcome("bad-verdict", "a2", "maybe_fraud"),
+        outcome("bad-type", "a3", "legitimate", attack_type="bot"),
+        outcome("bad-date", "a4", "legitimate", closed_at="yesterday-ish"),
+    )
+    seed_states(fake_api, pending=["a1"])
+    report, _ = reconcile(max_reject_ratio=0.9)
+    assert dict(report.rejected) == {"missing_account_id": 1, "unknown_verdict": 1, "unknown_attack_type": 1,
+                                     "unparseable_closed_at": 1}  # fmt: skip
+    assert {(r["case_id"], r["reason"]) for r in case_db.rejects()} == {
+        ("no-account", "missing_account_id"), ("bad-verdict", "unknown_verdict"),
+        ("bad-type", "unknown_attack_type"), ("bad-date", "unparseable_closed_at"),
+    }  # fmt: skip
+    assert report.requests_sent == 1
+
+
+def test_too_many_rejects_fail_before_anything_is_decided_or_sent(case_db, fake_api, reconcile):
+    case_db.add(outcome("ok", "a1", "confirmed_fraud"), *[outcome(f"bad-{i}", "a2", "unsure") for i in range(3)])
+    seed_states(fake_api, pending=["a1"])
+    with pytest.raises(
+        ReconciliationAbortedError, match=r"3 of 4 rows rejected.*unknown_verdict: 3 \(e\.g\. case bad-"
+    ):
+        reconcile()
+    assert fake_api.requests() == [] and case_db.ledger_rows() == []
+
+
+def test_dry_run_plans_without_sending_or_writing(case_db, fake_api, reconcile):
+    case_db.add(*[outcome(f"c{i}", f"a{i}", "confirmed_fraud") for i in range(5)])
+    seed_states(fake_api, pending=[f"a{i}" for i in range(5)])
+    report, _ = reconcile(dry_run=True, batch_size=2)
+    assert (report.true_positives, report.requests_planned, report.requests_sent) == (5, 3, 0)
+    assert fake_api.requests("feedback") == []
+    import sqlalchemy as sa
+
+    assert not sa.inspect(case_db.engine).has_table("human_feedback_ledger")
+
+
+def test_batches_are_as_large_as_allowed_and_comment_names_the_interval(case_db, fake_api, reconcile):
+    case_db.add(*[outcome(f"c{i}", f"a{i}", "confirmed_fraud", comment=f"case note {i}") for i in range(7)])
+    seed_states(fake_api, pending=[f"a{i}" for i in range(7)])
+    report, _ = reconcile(batch_size=3)
+    posts = fake_api.requests("feedback")
+    assert [len(p["body"]["accountIds"]) for p in posts] == [3, 3, 1] and report.requests_sent == 3
+    assert {p["body"]["comment"] for p in posts} == {
+        "Airflow reconciliation of cases closed in [2026-11-18T00:00:00.000000Z, 2026-11-19T00:00:00.000000Z)"
+    }
+
+
+def test_per_case_comments_trade_requests_for_detail(case_db, fake_api, reconcile):
+    case_db.add(*[outcome(f"c{i}", f"a{i}", "confirmed_fraud", comment=f"note {i % 2}") for i in range(4)])
+    seed_states(fake_api, pending=[f"a{i}" for i in range(4)])
+    reconcile(per_case_comments=True)
+    assert sorted(p["body"]["comment"] for p in fake_api.requests("feedback")) == ["note 0", "note 1"]
+
+
+def test_policy_is_data(case_db, fake_api, reconcile):
+    case_db.add(outcome("c1", "never-seen", "confirmed_fraud"))
+    reconcile(policy={"confirmed_fraud": {"unknown": "resolved/manually_identified"}})
+    assert uploads(fake_api) == {("never-seen", "ato", "resolved", "manually_identified"): 1}
+    with pytest.raises(HumanInputError, match=r"policy\.legitimate\.none"):
+        reconcile(policy={"legitimate": {"none": "resolved/whatever"}})
+
+
+def test_reprocess_decides_the_interval_again(case_db, fake_api, reconcile):
+    case_db.add(outcome("c1", "a1", "suspected_fraud"))
+    seed_states(fake_api, none=["a1"])
+    reconcile()
+    report, _ = reconcile(owner="o2", reprocess=True)
+    assert report.reprocessed_rows == 1 and report.decided == 1
+    # HUMAN now shows the Pending incident the first run created: nothing to send this time
+    assert report.consistent == 1 and len(fake_api.requests("feedback")) == 1
+
+
+def test_in_doubt_upload_that_was_applied_is_verified_not_resent(case_db, fake_api, reconcile, make_client):
+    case_db.add(outcome("c1", "a1", "suspected_fraud"), outcome("c2", "a2", "confirmed_fraud"))
+    seed_states(fake_api, none=["a1", "a2"])
+    fake_api.configure(reset_rate=1.0, fault_kinds=["feedback"])  # HUMAN applies the upload, then the connection drops
+    report, reconciler = reconcile()
+    assert report.in_doubt == 2
+    with pytest.raises(ReconciliationIncompleteError, match="in_doubt"):
+        reconciler.raise_if_incomplete()
+    fake_api.configure(reset_rate=0.0)
+    retry, again = reconcile()  # same owner: a task retry adopts its rows at once
+    again.raise_if_incomplete()
+    assert (retry.recovered_verified, retry.recovered_resent, retry.requests_sent) == (2, 0, 0)
+    assert [len(fake_api.account(a)["incidents"]) for a in ("a1", "a2")] == [1, 1]
+    assert {r["state"] for r in case_db.ledger_rows()} == {"sent"}
+
+
+def test_in_doubt_upload_that_was_not_applied_is_sent_once(case_db, fake_api, reconcile):
+    case_db.add(outcome("c1", "a1", "suspected_fraud"), outcome("c2", "a2", "legitimate"))
+    seed_states(fake_api, none=["a1"], pending=["a2"])
+    fake_api.configure(failure_rate=1.0, failure_status=502, fault_kinds=["feedback"])  # HUMAN never saw it
+    first, _ = reconcile()
+    assert first.in_doubt == 2
+    fake_api.configure(failure_rate=0.0)
+    retry, _ = reconcile()
+    assert (retry.recovered_verified, retry.recovered_resent, retry.requests_sent) == (0, 2, 2)
+    assert uploads(fake_api) == {("a1", "ato", "resolved", "manually_identified"): 1,
+                                 ("a2", "ato", "resolved", "no_attack"): 1}  # fmt: skip
+
+
+def test_token_revoked_mid_run_then_next_run_finishes(case_db, fake_api, reconcile, make_client):
+    case_db.add(*[outcome(f"c{i}", f"a{i}", "confirmed_fraud") for i in range(5)])
+    seed_states(fake_api, pending=[f"a{i}" for i in range(5)])
+    fake_api.configure(revoke_after_feedback=2)
+    with pytest.raises(HumanAuthError):
+        reconcile(batch_size=1)
+    states = Counter(r["state"] for r in case_db.ledger_rows())
+    assert states == {"sent": 2, "planned": 3}
+    assert all(r["batch_id"] is None for r in case_db.ledger_rows("state = 'planned'"))
+    fake_api.set_tokens("new-token-after-rotation")
+    fake_api.configure(revoke_after_feedback=0)
+    report, _ = reconcile(batch_size=1, client=make_client(token="new-token-after-rotation"))
+    assert report.requests_sent == 3
+    assert len(uploads(fake_api)) == 5 and set(uploads(fake_api).values()) == {1}
+
+
+def test_lookup_failure_leaves_the_outcome_for_the_next_try(case_db, fake_api, reconcile, make_client):
+    case_db.add(outcome("c1", "a1", "confirmed_fraud"))
+    seed_states(fake_api, pending=["a1"])
+    fake_api.configure(failure_rate=1.0, failure_status=503)
+    report, reconciler = reconcile(client=make_client(max_retries=0))
+    assert report.lookup_failures == 1 and case_db.ledger_rows()[0]["state"] == "claimed"
+    with pytest.raises(ReconciliationIncompleteError, match="claimed"):
+        reconciler.raise_if_incomplete()
+    fake_api.configure(failure_rate=0.0)
+    retry, _ = reconcile()
+    assert retry.true_positives == 1 and retry.requests_sent == 1
+
+
+def test_expired_lease_of_another_run_is_adopted(case_db, fake_api, reconcile):
+    case_db.add(outcome("c1", "a1", "confirmed_fraud"))
+    seed_states(fake_api, pending=["a1"])
+    fake_api.configure(failure_rate=1.0, failure_status=502, fault_kinds=["feedback"])
+    reconcile(owner="crashed-run")
+    with case_db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE human_feedback_ledger SET lease_until = 0")
+    fake_api.configure(failure_rate=0.0)
+    report, _ = reconcile(owner="next-day-run")
+    assert report.recovered_resent == 1 and report.requests_sent == 1
+
+
+def test_reports_are_written_as_json_and_markdown(case_db, fake_api, reconcile, tmp_path):
+    case_db.add(outcome("c1", "a1", "confirmed_fraud"))
+    seed_states(fake_api, pending=["a1"])
+    report, _ = reconcile()
+    paths = report.write(str(tmp_path / "reports"))
+    data = json.loads(open(paths[0]).read())
+    assert data["true_positives"] == 1 and data["requests_sent"] == 1
+    assert "| true positives | 1 |" in open(paths[1]).read()
+    assert report.summary()["report_paths"] == paths
