@@ -1,0 +1,53 @@
+"""
+### Daily identity sync
+
+Reads the identities whose email or metadata changed during the run's day from the table
+`identity_changes` (connection `human_case_db`: `identity_id`, `factor_name`, `email`,
+`metadata` as JSON text, `changed_at`) and updates them in bulk on HUMAN's identity API with
+`HumanUpdateIdentityOperator` (concurrent, rate limited, validated before the first request).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, task
+
+from airflow_provider_human.operators.identity import HumanUpdateIdentityOperator
+
+with DAG(
+    dag_id="human_identity_sync",
+    schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    tags=["human", "identity"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def changed_identities(data_interval_start=None, data_interval_end=None) -> list[dict]:
+        """Latest change per identity in the interval, shaped as identity updates."""
+        import sqlalchemy as sa
+
+        from airflow_provider_human.reconciliation.sources import sql_engine
+
+        engine = sql_engine("human_case_db")
+        query = sa.text(
+            "SELECT identity_id, factor_name, email, metadata, changed_at FROM identity_changes"
+            " WHERE changed_at >= :start AND changed_at < :end ORDER BY changed_at"
+        )
+        start = data_interval_start.strftime("%Y-%m-%d %H:%M:%S")
+        end = data_interval_end.strftime("%Y-%m-%d %H:%M:%S")
+        latest: dict[str, dict] = {}
+        with engine.connect() as conn:
+            for row in conn.execute(query, {"start": start, "end": end}):
+                update: dict = {"identity_id": row.identity_id}
+                if row.email:
+                    update["factors"] = [{"name": row.factor_name or "email", "type": "email", "value": row.email}]
+                if row.metadata:
+                    update["metadata"] = json.loads(row.metadata)
+                latest[row.identity_id] = update
+        return list(latest.values())
+
+    HumanUpdateIdentityOperator(task_id="update_identities", updates=changed_identities(), pool="human_api")

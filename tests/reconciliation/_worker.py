@@ -1,0 +1,47 @@
+"""One reconciliation in its own process (used by the concurrency and crash tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from airflow_provider_human.client import ClientSettings, HumanClient
+from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
+from airflow_provider_human.reconciliation.ledger import Ledger
+from airflow_provider_human.reconciliation.sources import SqlOutcomeSource
+
+
+class SlowLedger(Ledger):
+    """Claims in small, slightly slow steps so that concurrent workers really interleave."""
+
+    def claim(self, outcomes, **kwargs):
+        time.sleep(0.02)
+        return super().claim(outcomes, **kwargs)
+
+
+def main() -> None:
+    db_url, api_url, token, owner, start, end, batch_size = sys.argv[1:8]
+    if len(sys.argv) > 8:  # start line: say ready, then wait for the go file so all workers overlap
+        gate = Path(sys.argv[8])
+        (gate.parent / f"ready-{owner.replace('/', '_')}").touch()
+        while not gate.exists():
+            time.sleep(0.01)
+    engine = sa.create_engine(db_url, connect_args={"timeout": 120})
+    client = HumanClient(ClientSettings(token=token, base_url=api_url, requests_per_second=500, max_workers=4))
+    reconciler = Reconciler(
+        client,
+        SqlOutcomeSource(engine=engine),
+        SlowLedger(engine),
+        settings=ReconcileSettings(batch_size=int(batch_size), lookup_chunk=25, claim_chunk=5),
+    )
+    report = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner)
+    print(json.dumps(report.summary()))
+
+
+if __name__ == "__main__":
+    main()

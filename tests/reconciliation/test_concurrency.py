@@ -1,0 +1,54 @@
+"""Several processes reconciling the same interval at once: every feedback goes out exactly once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from tests.conftest import TOKEN
+from tests.reconciliation.conftest import DAY, NEXT_DAY, outcome
+from tests.reconciliation.test_engine import seed_states, uploads
+
+
+def test_four_concurrent_processes_send_each_feedback_exactly_once(case_db, fake_api, tmp_path):
+    accounts = [f"acct-{i:03d}" for i in range(120)]
+    case_db.add(*[outcome(f"case-{i}", a, "confirmed_fraud" if i % 2 else "suspected_fraud")
+                  for i, a in enumerate(accounts)])  # fmt: skip
+    seed_states(fake_api, pending=accounts[::3], none=[a for a in accounts if a not in accounts[::3]])
+    fake_api.configure(latency_ms=5)
+    command = [sys.executable, "-m", "tests.reconciliation._worker", case_db.url, fake_api.url, TOKEN]
+    interval = [DAY.isoformat(), NEXT_DAY.isoformat(), "7", str(tmp_path / "go")]
+    workers = [
+        subprocess.Popen(
+            [*command, f"backfill/run-{n}/reconcile/-1", *interval],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 4:
+        assert time.monotonic() < deadline and all(p.poll() is None for p in workers)
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    summaries = []
+    for proc in workers:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        summaries.append(json.loads(out.strip().splitlines()[-1]))
+    sent = uploads(fake_api)
+    expected = {
+        a for i, a in enumerate(accounts) if not (i % 2 == 0 and a in accounts[::3])
+    }  # suspected+pending: nothing
+    assert {key[0] for key in sent} == expected
+    assert set(sent.values()) == {1}, [k for k, n in sent.items() if n > 1]
+    assert sum(s["requests_sent"] for s in summaries) == len(fake_api.requests("feedback"))
+    rows = case_db.ledger_rows()
+    assert len(rows) == 120 and Counter(r["state"] for r in rows).keys() <= {"sent", "noop"}
+    claimed = [120 - s["already_decided"] for s in summaries]  # what each worker claimed for itself
+    assert sum(claimed) == 120, claimed
+    assert sum(1 for n in claimed if n) >= 2, f"the workers did not overlap: {claimed}"
