@@ -1,8 +1,10 @@
-"""`make demo`: the example DAG against the local fake HUMAN API, in a throwaway Airflow home.
+"""`make demo`: the daily reconciliation DAG against the local fake HUMAN API and a SQLite case database.
 
-Starts the fake API on a free 127.0.0.1 port, seeds a few accounts and an identity, runs
-`airflow dags test example_human_operators` (lookups, a mapped lookup, feedback, an
-identity update), then prints what the fake API received. Stops the fake by its PID.
+Builds a throwaway Airflow home in .demo/, a SQLite database of closed cases for three
+days (every decision-table cell, a superseded outcome, two broken rows), starts the fake
+HUMAN API on a free 127.0.0.1 port with matching account states, then runs
+`airflow dags test human_case_reconciliation` for each day, runs one day again to show
+that nothing is sent twice, and prints the reports. Stops the fake API by its PID.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,53 +24,116 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo"
 TOKEN = "demo-server-token-not-secret"
+DAYS = ["2026-11-17", "2026-11-18", "2026-11-19"]
+
+# verdict x Account Defender state: every cell of the default decision table, per day
+CELLS = [
+    ("confirmed_fraud", "pending"), ("confirmed_fraud", "none"), ("confirmed_fraud", "unknown"),
+    ("legitimate", "pending"), ("legitimate", "none"), ("legitimate", "unknown"),
+    ("suspected_fraud", "pending"), ("suspected_fraud", "none"), ("suspected_fraud", "unknown"),
+]  # fmt: skip
+
+
+def build_case_db(path: Path) -> list[dict]:
+    """Cases for three days; returns the account states the fake API must hold."""
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE case_outcomes (case_id TEXT, account_id TEXT, attack_type TEXT, verdict TEXT,"
+        " closed_at TEXT, comment TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE identity_changes (identity_id TEXT, factor_name TEXT, email TEXT, metadata TEXT, changed_at TEXT)"
+    )
+    rows, accounts = [], []
+    for d, day in enumerate(DAYS):
+        for n in range(4):  # four accounts per cell per day
+            for c, (verdict, state) in enumerate(CELLS):
+                account = f"acct-{d}{c}{n}"
+                attack = "ato" if n % 2 else "fa"
+                rows.append((f"case-{d}-{c}-{n}", account, attack, verdict, f"{day}T{8 + c:02d}:{10 + n}:00Z", None))
+                if state != "unknown":
+                    incidents = [{"attack_type": attack, "risk_score": 0.7}] if state == "pending" else []
+                    accounts.append({"account_id": account, "incidents": incidents})
+        # an earlier verdict on the same account, superseded by the later one
+        rows.append((f"case-{d}-early", f"acct-{d}00", "fa", "legitimate", f"{day}T01:00:00Z", "first look"))
+    # broken rows: rejected with a reason, counted, and never block the valid ones
+    rows.append(("case-broken-1", None, "ato", "confirmed_fraud", f"{DAYS[1]}T12:00:00Z", None))
+    rows.append(("case-broken-2", "acct-x", "ato", "probably_fraud", f"{DAYS[2]}T13:00:00Z", None))
+    db.executemany("INSERT INTO case_outcomes VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    return accounts
 
 
 def main() -> int:
     shutil.rmtree(DEMO, ignore_errors=True)
     home = DEMO / "airflow"
     home.mkdir(parents=True)
+    accounts = build_case_db(DEMO / "cases.sqlite")
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW_CONN_HUMAN_CASE_DB": json.dumps({"conn_type": "sqlite", "host": str(DEMO / "cases.sqlite")}),
     }
     port_file = DEMO / "fake_api.port"
     fake = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_human.testing.fake_api", "--port", "0", "--token", TOKEN,
-         "--port-file", str(port_file), "--latency-ms", "20"],
-        env=env,
+         "--port-file", str(port_file), "--latency-ms", "5"],
+        env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{_wait_for_port(port_file, fake)}"
-        _post(base + "/_fake/accounts", {"accounts": [
-            {"account_id": "acct-1001", "incidents": [{"attack_type": "ato", "risk_score": 0.82}]},
-            {"account_id": "acct-1002", "incidents": [{"attack_type": "ato", "risk_score": 0.41}]},
-        ]})  # fmt: skip
-        _post(base + "/_fake/identities", {"identities": [{"id": "013xrzp12g3nqk8nfsf13ajhjnj5hjp5"}]})
+        _post(base + "/_fake/accounts", {"accounts": accounts})
         env["AIRFLOW_CONN_HUMAN_DEFAULT"] = json.dumps({"conn_type": "human", "host": base, "password": TOKEN})
+        print(f"==> case database .demo/cases.sqlite, fake HUMAN API at {base} ({len(accounts)} accounts seeded)")
         print("==> airflow db migrate (throwaway home: .demo/airflow)", flush=True)
         _airflow(env, "db", "migrate")
         _airflow(env, "pools", "set", "human_api", "4", "Every task that calls HUMAN")
-        print("==> airflow dags test example_human_operators", flush=True)
-        run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "example_human_operators"],
-                             env=env, capture_output=True, text=True)  # fmt: skip
-        (DEMO / "dags_test.log").write_text(run.stdout + run.stderr)
-        for line in (run.stdout + run.stderr).splitlines():
-            if "HUMAN " in line and "[DAG TEST]" not in line:
-                print("   ", line.split("] ", 1)[-1].split(" [airflow")[0])
+        failed = 0
+        for day in DAYS:
+            failed += _run_day(env, day, "")
+        print("\n==> the same day again, as a re-run or an overlapping backfill would: nothing may be sent twice")
+        failed += _run_day(env, DAYS[1], "-again")
         log = json.loads(urllib.request.urlopen(base + "/_fake/requests", timeout=10).read())["requests"]  # noqa: S310
-        print("==> the fake HUMAN API received:")
-        for (method, kind, status), count in sorted(
-            Counter((e["method"], e["kind"], e["status"]) for e in log).items()
-        ):
-            print(f"    {count:3d} x {method:4s} {kind:8s} -> {status}")
-        print(f"==> DAG run {'succeeded' if run.returncode == 0 else 'FAILED'}; full log: .demo/dags_test.log")
-        return run.returncode
+        print("==> the fake HUMAN API received, in all:")
+        received = Counter((e["method"], e["kind"], e["status"]) for e in log)
+        for (method, kind, status), count in sorted(received.items()):
+            print(f"    {count:4d} x {method:4s} {kind:8s} -> {status}")
+        print(f"==> reports: {home / 'reports' / 'human'}; ledger: table human_feedback_ledger in .demo/cases.sqlite")
+        return 1 if failed else 0
     finally:
         fake.send_signal(signal.SIGTERM)
         fake.wait(timeout=10)
+
+
+def _run_day(env: dict, day: str, suffix: str) -> int:
+    # On a data-interval timetable, a run whose logical date is D covers [D - 1 day, D).
+    next_day = time.strftime("%Y-%m-%d", time.gmtime(time.mktime(time.strptime(day, "%Y-%m-%d")) + 86400))
+    print(f"\n==> airflow dags test human_case_reconciliation {next_day}   (cases closed on {day})", flush=True)
+    run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "human_case_reconciliation", next_day],
+                         env=env, capture_output=True, text=True)  # fmt: skip
+    log_name = f"dags_test_{day}{suffix}.log"
+    (DEMO / log_name).write_text(run.stdout + run.stderr)
+    table = _report_table(run.stdout + run.stderr)
+    print(table or "    (no report found; see the log)")
+    print(f"    run {'succeeded' if run.returncode == 0 else 'FAILED'}; log: .demo/{log_name}")
+    return run.returncode != 0
+
+
+def _report_table(output: str) -> str:
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if "HUMAN reconciliation report:" in line:
+            body = []
+            for row in lines[i + 1 : i + 30]:
+                body.append(row.split(" [airflow.task")[0])
+                if row.lstrip().startswith("duration"):
+                    break
+            errors = [line for line in lines if "Error: " in line and line.startswith("airflow_provider_human")]
+            return "\n".join(body + [f"    {e}" for e in errors[-1:]])
+    return ""
 
 
 def _wait_for_port(port_file: Path, proc: subprocess.Popen) -> str:

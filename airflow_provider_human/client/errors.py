@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 try:  # pragma: no cover - exercised by the "client without Airflow" test in a subprocess
     from airflow.sdk.exceptions import AirflowException as _Base
+    from airflow.sdk.exceptions import AirflowFailException as _NoRetry
 except ImportError:  # pragma: no cover
     _Base = Exception  # type: ignore[assignment,misc]
+    _NoRetry = Exception  # type: ignore[assignment,misc]
 
 if TYPE_CHECKING:
     from airflow_provider_human.client.models import FeedbackRequest
@@ -21,6 +23,10 @@ if TYPE_CHECKING:
 
 class HumanError(_Base):  # type: ignore[misc,valid-type]
     """Root of every exception this provider raises on purpose."""
+
+
+class HumanNonRetryableError(HumanError, _NoRetry):  # type: ignore[misc,valid-type]
+    """Fails the task without Airflow retries: trying again in minutes cannot fix it."""
 
 
 class HumanInputError(HumanError, ValueError):

@@ -23,6 +23,7 @@ from airflow_provider_human.client.errors import (
     HumanError,
     HumanFeedbackInDoubtError,
     HumanInputError,
+    HumanNonRetryableError,
 )
 from airflow_provider_human.client.models import (
     AccountInfoV1,
@@ -54,8 +55,8 @@ log = logging.getLogger(__name__)
 DEFAULT_COMMENT = "Airflow reconciliation of cases closed in [{start}, {end})"
 
 
-class ReconciliationAbortedError(HumanError):
-    """Too many rows of the export were rejected: nothing was decided or uploaded."""
+class ReconciliationAbortedError(HumanNonRetryableError):
+    """Too many rows of the export were rejected: nothing was decided or uploaded (not retried)."""
 
 
 class ReconciliationIncompleteError(HumanError):
