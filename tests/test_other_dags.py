@@ -1,0 +1,64 @@
+"""human_identity_sync and human_account_lookup under `airflow dags test` against the fake API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from tests.conftest import TOKEN
+
+
+def _env(fake_api, db_path):
+    env = os.environ.copy()
+    env["AIRFLOW_CONN_HUMAN_DEFAULT"] = json.dumps({"conn_type": "human", "host": fake_api.url, "password": TOKEN})
+    env["AIRFLOW_CONN_HUMAN_CASE_DB"] = json.dumps({"conn_type": "sqlite", "host": str(db_path)})
+    subprocess.run([sys.executable, "-m", "airflow", "pools", "set", "human_api", "2", "HUMAN"], env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    return env
+
+
+def test_identity_sync_updates_changed_identities(airflow_db, fake_api, tmp_path):
+    db_path = tmp_path / "cases.sqlite"
+    engine = sa.create_engine(f"sqlite:///{db_path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE identity_changes"
+            " (identity_id TEXT, factor_name TEXT, email TEXT, metadata TEXT, changed_at TEXT)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO identity_changes VALUES (?, ?, ?, ?, ?)",
+            [("i1", "email", "old@example.com", None, "2026-11-18 02:00:00"),
+             ("i1", "email", "new@example.com", '{"tier": "gold"}', "2026-11-18 09:00:00"),
+             ("i2", None, None, '{"tier": "silver"}', "2026-11-18 10:00:00"),
+             ("i3", "email", "later@example.com", None, "2026-11-19 03:00:00")],
+        )  # fmt: skip
+    fake_api.seed_identities([{"id": "i1"}, {"id": "i2"}, {"id": "i3"}])
+    command = [sys.executable, "-m", "airflow", "dags", "test", "human_identity_sync", "2026-11-19T01:00:00+00:00"]
+    run = subprocess.run(command, env=_env(fake_api, db_path), capture_output=True, text=True)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    puts = {e["id"]: e["body"] for e in fake_api.requests("identity")}
+    assert puts == {
+        "i1": {
+            "factors": [{"name": "email", "type": "email", "value": "new@example.com"}],
+            "metadata": {"tier": "gold"},
+        },
+        "i2": {"metadata": {"tier": "silver"}},
+    }
+
+
+def test_account_lookup_dag_writes_jsonl_without_pii(airflow_db, fake_api, tmp_path):
+    fake_api.seed_accounts([{"account_id": "a1", "email": "p@example.com", "incidents": [{"attack_type": "ato"}]}])
+    conf = {"account_ids": ["a1", "a2"], "output_path": str(tmp_path / "out")}
+    run = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", "human_account_lookup", "--conf", json.dumps(conf)],
+        env=_env(fake_api, tmp_path / "unused.sqlite"), capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    [output] = list((tmp_path / "out").glob("*.jsonl"))
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(r["account_id"] for r in lines) == ["a1", "a2"]
+    assert "p@example.com" not in output.read_text()
