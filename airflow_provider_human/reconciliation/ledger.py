@@ -122,7 +122,14 @@ class Ledger:
     # ------------------------------------------------------------ schema
 
     def ensure_schema(self) -> None:
-        """Create both tables (and the unique key) when missing; safe to race."""
+        """Create both tables (and the unique key) when missing; safe to race.
+
+        On SQLite the database file is switched to WAL, so that concurrent runs reading the
+        export are not starved by another run's ledger writes.
+        """
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         try:
             self.metadata.create_all(self.engine, checkfirst=True)
         except sa.exc.DatabaseError:
