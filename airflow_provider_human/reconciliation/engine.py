@@ -133,6 +133,7 @@ class Reconciler:
         self.comment = self.settings.comment_template.format(start=interval[0], end=interval[1])
         report = ReconciliationReport(interval[0], interval[1], owner, self.source.describe(), self.settings.dry_run)
         self.report = report  # visible to the caller even if the run raises half-way
+        self._examples: dict[str, str] = {}  # one example detail per reject reason, for the abort message
         dry = self.settings.dry_run
         log.info("Reconciling case outcomes closed in [%s, %s) from %s%s", *interval, report.source,
                  " (DRY RUN: nothing is written or sent)" if dry else "")  # fmt: skip
@@ -151,14 +152,13 @@ class Reconciler:
                 if adopted:
                     log.warning("Adopted %d unfinished ledger rows of an earlier try or an expired run", adopted)
                 self._claim(staging, report, owner, interval)
-        if not dry:
-            try:
+        try:
+            if not dry:
                 self._verify_in_doubt(report)
                 self._decide_claimed(report)
                 self._upload(report)
-            finally:
-                report.duration_seconds = time.monotonic() - began
-        report.duration_seconds = time.monotonic() - began
+        finally:
+            report.duration_seconds = time.monotonic() - began
         return report
 
     # ------------------------------------------------------------------ read and stage
@@ -182,13 +182,10 @@ class Reconciler:
         log.info("Read %d rows: %d valid outcomes%s, %d rejected %s", report.rows_read, report.outcomes_valid,
                  f" in shard {shard[0]}/{shard[1]}" if shard else "", report.rejected_total,
                  dict(report.rejected) or "")  # fmt: skip
-        self._examples = getattr(self, "_examples", {})
 
     def _flush_rejects(self, rejects: list[Rejected], owner: str, interval) -> None:
-        examples = getattr(self, "_examples", {})
         for r in rejects:
-            examples.setdefault(r.reason.value, r.detail)
-        self._examples = examples
+            self._examples.setdefault(r.reason.value, r.detail)
         if rejects and not self.settings.dry_run:
             self.ledger.record_rejects(rejects, owner=owner, interval=interval)
         rejects.clear()
@@ -233,6 +230,7 @@ class Reconciler:
 
     def _decide_claimed(self, report: ReconciliationReport) -> None:
         for rows in self.ledger.iter_mine([CLAIMED], chunk=self.settings.lookup_chunk):
+            self.ledger.renew_lease()
             infos = self._lookup({r.account_id for r in rows}, report)
             updates = []
             for row in rows:
@@ -413,6 +411,7 @@ class Reconciler:
 
         batch_id = uuid.uuid4().hex
         row_ids = [i for ids in batch.values() for i in ids]
+        self.ledger.renew_lease()
         self.ledger.mark_batch(row_ids, batch_id)
         label = f"{key.attack_type.feedback_code}/{key.status.value}/{key.result.value if key.result else '-'}"
         try:

@@ -128,15 +128,20 @@ class Ledger:
         export are not starved by another run's ledger writes.
         """
         if self.engine.dialect.name == "sqlite":
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        try:
-            self.metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.DatabaseError:
-            # Another process created them between our check and our CREATE: fine if they exist now.
-            inspector = sa.inspect(self.engine)
-            if not (inspector.has_table(self.table.name) and inspector.has_table(self.rejects.name)):
-                raise
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            except sa.exc.OperationalError:
+                pass  # another run holds the file right now and is switching it (or has): fine either way
+        for attempt in range(10):
+            try:
+                self.metadata.create_all(self.engine, checkfirst=True)
+                return
+            except sa.exc.DatabaseError:
+                # Another run created a table or index between our check and our CREATE: check again.
+                if attempt == 9:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _insert(self):
         """INSERT ... ON CONFLICT DO NOTHING for this dialect."""
@@ -219,11 +224,19 @@ class Ledger:
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount
 
-    def release_claims(self) -> int:
-        """Forget this run's undecided claims (the run is failing before deciding anything)."""
+    def renew_lease(self, min_interval: float = 60.0) -> None:
+        """Keep this run's unfinished rows from being adopted while it is alive (at most once a minute)."""
+        now = time.time()
+        if now - getattr(self, "_renewed_at", 0.0) < min_interval:
+            return
         t = self.table
         with self.engine.begin() as conn:
-            return conn.execute(sa.delete(t).where(t.c.claim_token == self.token, t.c.state == CLAIMED)).rowcount
+            conn.execute(
+                sa.update(t)
+                .where(t.c.claim_token == self.token, t.c.state.in_(UNFINISHED))
+                .values(lease_until=self._lease())
+            )
+        self._renewed_at = now
 
     # ------------------------------------------------------------ reading my rows
 

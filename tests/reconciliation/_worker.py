@@ -39,8 +39,9 @@ def main() -> None:
         SlowLedger(engine),
         settings=ReconcileSettings(batch_size=int(batch_size), lookup_chunk=25, claim_chunk=5),
     )
+    started = time.time()
     report = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner)
-    print(json.dumps(report.summary()))
+    print(json.dumps({**report.summary(), "started": started, "finished": time.time()}))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -268,3 +269,18 @@ def test_reports_are_written_as_json_and_markdown(case_db, fake_api, reconcile, 
     assert data["true_positives"] == 1 and data["requests_sent"] == 1
     assert "| true positives | 1 |" in open(paths[1]).read()
     assert report.summary()["report_paths"] == paths
+
+
+def test_a_live_run_renews_its_lease_so_others_do_not_adopt_its_rows(case_db, fake_api, reconcile):
+    case_db.add(outcome("c1", "a1", "confirmed_fraud"))
+    seed_states(fake_api, pending=["a1"])
+    fake_api.configure(failure_rate=1.0, failure_status=502, fault_kinds=["feedback"])
+    _, reconciler = reconcile(owner="slow-run")
+    ledger = reconciler.ledger
+    with case_db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE human_feedback_ledger SET lease_until = 0")
+    ledger.renew_lease(min_interval=0)
+    assert case_db.ledger_rows()[0]["lease_until"] > time.time() + 3000
+    fake_api.configure(failure_rate=0.0)
+    other, _ = reconcile(owner="another-run")
+    assert other.recovered_resent == 0 and len(fake_api.requests("feedback")) == 1
