@@ -96,3 +96,21 @@ def airflow_db() -> str:
 
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     return _HOME
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session; skips only where it cannot be installed at all.
+
+    CI sets HUMAN_REQUIRE_POSTGRES=1 so that a missing server fails instead of skipping.
+    """
+    from tests.pg_server import PostgresUnavailable, ThrowawayPostgres
+
+    try:
+        server = ThrowawayPostgres().start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("HUMAN_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here (HUMAN_REQUIRE_POSTGRES=1) but unavailable: {exc}")
+        pytest.skip(f"PostgreSQL tests skipped: the server cannot be installed or started here: {exc}")
+    yield server
+    server.stop()

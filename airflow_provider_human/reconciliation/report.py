@@ -65,6 +65,8 @@ class ReconciliationReport:
             "requests_sent": self.requests_sent,
             "failures": self.failures,
             "in_doubt": self.in_doubt,
+            "recovered_verified": self.recovered_verified,
+            "recovered_resent": self.recovered_resent,
             "report_paths": list(self.report_paths),
         }
 

@@ -66,6 +66,7 @@ class FakeConfig:
     """Knobs; change them with ``POST /_fake/config`` or :meth:`FakeHumanAPI.configure`."""
 
     latency_ms: float = 0.0
+    latency_kinds: list[str] | None = None  # endpoints latency_ms applies to (None = all)
     latency_spike_ms: float = 0.0
     latency_spike_rate: float = 0.0
     rate_limit_rps: float = 0.0  # 0 = no limit
@@ -304,7 +305,8 @@ class FakeHandler(BaseHTTPRequestHandler):
     ) -> None:
         route = self._route(method, raw_path)
         entry["kind"], entry["id"] = route or (None, None)
-        delay = config.latency_ms
+        slow = config.latency_kinds is None or entry["kind"] in config.latency_kinds
+        delay = config.latency_ms if slow else 0.0
         if config.latency_spike_ms and self.state.chance(config.latency_spike_rate):
             delay += config.latency_spike_ms
         if delay:

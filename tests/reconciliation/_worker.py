@@ -31,7 +31,7 @@ def main() -> None:
         (gate.parent / f"ready-{owner.replace('/', '_')}").touch()
         while not gate.exists():
             time.sleep(0.01)
-    engine = sa.create_engine(db_url, connect_args={"timeout": 120})
+    engine = sa.create_engine(db_url, connect_args={"timeout": 120} if db_url.startswith("sqlite") else {})
     client = HumanClient(ClientSettings(token=token, base_url=api_url, requests_per_second=500, max_workers=4))
     reconciler = Reconciler(
         client,

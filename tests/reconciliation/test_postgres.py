@@ -1,0 +1,199 @@
+"""Case outcomes and the ledger on a real PostgreSQL server (timestamptz, real row-level concurrency)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
+from airflow_provider_human.reconciliation.ledger import Ledger
+from airflow_provider_human.reconciliation.sources import SqlOutcomeSource, sql_engine
+from tests.conftest import TOKEN
+from tests.reconciliation.conftest import DAY, NEXT_DAY
+from tests.reconciliation.test_engine import CELLS, seed_states, uploads
+
+CREATE = (
+    "CREATE TABLE case_outcomes (case_id text, account_id text, attack_type text, verdict text,"
+    " closed_at timestamptz, comment text)"
+)
+
+
+class PgCaseDB:
+    """A fresh database on the throwaway server, with a timestamptz case_outcomes table."""
+
+    def __init__(self, server) -> None:
+        self.name = f"cases_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
+        admin.dispose()
+        self.url = server.url.rsplit("/", 1)[0] + "/" + self.name
+        self.engine = sa.create_engine(self.url)
+        self.conn_json = {**server.airflow_conn(), "schema": self.name}
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(CREATE)
+
+    def add(self, *rows: tuple) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO case_outcomes VALUES (%s, %s, %s, %s, %s, %s)", list(rows))
+
+    def ledger(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.exec_driver_sql("SELECT * FROM human_feedback_ledger ORDER BY id")]
+
+
+@pytest.fixture
+def pg(postgres, monkeypatch):
+    db = PgCaseDB(postgres)
+    monkeypatch.setenv("AIRFLOW_CONN_HUMAN_CASE_DB", json.dumps(db.conn_json))
+    yield db
+    db.engine.dispose()
+
+
+def row(case_id, account_id, verdict, closed_at="2026-11-18T10:00:00+00:00", attack_type="ato", comment=None):
+    return (case_id, account_id, attack_type, verdict, closed_at, comment)
+
+
+def run_once(client, engine, start=DAY, end=NEXT_DAY, owner="pg/run/reconcile/-1", **settings):
+    reconciler = Reconciler(
+        client, SqlOutcomeSource(engine=engine), Ledger(engine), settings=ReconcileSettings(**settings)
+    )
+    return reconciler.run(start, end, owner)
+
+
+def test_every_decision_cell_through_an_airflow_postgres_connection(pg, fake_api, make_client):
+    for n, (verdict, state, *_rest) in enumerate(CELLS):
+        pg.add(row(f"case-{n}", f"acct-{verdict}-{state}", verdict))
+    seed_states(fake_api, pending=[f"acct-{v}-pending" for v, *_ in CELLS], none=[f"acct-{v}-none" for v, *_ in CELLS])
+    engine = sql_engine("human_case_db")  # PostgresHook from the Airflow connection
+    assert engine.dialect.name == "postgresql"
+    report = run_once(make_client(), engine)
+    rows = {r["account_id"]: r for r in pg.ledger()}
+    for verdict, state, decision, ledger_state, result in CELLS:
+        got = rows[f"acct-{verdict}-{state}"]
+        assert (got["decision"], got["state"], got["feedback_result"]) == (decision, ledger_state, result)
+    assert report.requests_sent == 4 and set(uploads(fake_api).values()) == {1}
+    with pg.engine.connect() as conn:  # the unique key is the database's, not ours
+        unique = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'human_feedback_ledger'::regclass AND contype = 'u'"
+        ).scalar()
+    assert unique == 1
+
+
+def test_interval_edges_with_timestamptz_in_a_non_utc_session(postgres, fake_api, make_client):
+    db = PgCaseDB(postgres)
+    db.add(
+        row("start", "a1", "suspected_fraud", "2026-11-18T00:00:00+00:00"),
+        row("ny-late", "a2", "suspected_fraud", "2026-11-18T18:59:59-05:00"),  # 23:59:59 UTC: in
+        row("ny-midnight", "a3", "suspected_fraud", "2026-11-18T19:00:00-05:00"),  # 00:00 UTC next day: out
+        row("tokyo-early", "a4", "suspected_fraud", "2026-11-18T08:59:59+09:00"),  # 23:59:59 UTC day before: out
+    )
+    seed_states(fake_api, none=["a1", "a2", "a3", "a4"])
+    engine = sa.create_engine(db.url, connect_args={"options": "-c timezone=America/New_York"})
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW timezone").scalar() == "America/New_York"
+    run_once(make_client(), engine)
+    assert {r["case_id"] for r in db.ledger()} == {"start", "ny-late"}
+    assert {r["closed_at"] for r in db.ledger()} == {"2026-11-18T00:00:00.000000Z", "2026-11-18T23:59:59.000000Z"}
+
+
+def _workers(db, fake_api, jobs, tmp_path, batch="5"):
+    command = [sys.executable, "-m", "tests.reconciliation._worker", db.url, fake_api.url, TOKEN]
+    procs = [
+        subprocess.Popen(
+            [*command, owner, start.isoformat(), end.isoformat(), batch, str(tmp_path / "go")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for owner, start, end in jobs
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < len(procs):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    summaries = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        summaries.append(json.loads(out.strip().splitlines()[-1]))
+    return summaries
+
+
+def test_four_workers_on_one_interval_send_each_feedback_once(pg, fake_api, tmp_path):
+    accounts = [f"acct-{i:03d}" for i in range(100)]
+    pg.add(*[row(f"case-{i}", a, "confirmed_fraud") for i, a in enumerate(accounts)])
+    seed_states(fake_api, pending=accounts[::2], none=accounts[1::2])
+    fake_api.configure(latency_ms=3)
+    summaries = _workers(pg, fake_api, [(f"bf/run-{n}/t/-1", DAY, NEXT_DAY) for n in range(4)], tmp_path)
+    sent = uploads(fake_api)
+    assert len(sent) == 100 and set(sent.values()) == {1}
+    assert sum(100 - s["already_decided"] for s in summaries) == 100
+    assert max(s["started"] for s in summaries) < min(s["finished"] for s in summaries)
+    assert Counter(r["state"] for r in pg.ledger()) == {"sent": 100}
+
+
+def test_three_day_parallel_backfill_sends_what_a_sequential_run_would(postgres, fake_api, make_client, tmp_path):
+    days = [DAY - timedelta(days=1), DAY, DAY + timedelta(days=1)]
+    verdicts = ["confirmed_fraud", "legitimate", "suspected_fraud"]
+    rows = [row(f"case-{d}-{i}", f"acct-{d}-{i}", verdicts[i % 3], (day + timedelta(hours=i)).isoformat())
+            for d, day in enumerate(days) for i in range(12)]  # fmt: skip
+    states = {"pending": [r[1] for r in rows if int(r[1].rsplit("-", 1)[1]) % 2 == 0],
+              "none": [r[1] for r in rows if int(r[1].rsplit("-", 1)[1]) % 2 == 1]}  # fmt: skip
+
+    sequential_db = PgCaseDB(postgres)
+    sequential_db.add(*rows)
+    seed_states(fake_api, **states)
+    for day in days:
+        run_once(make_client(), sequential_db.engine, day, day + timedelta(days=1), owner=f"seq/{day.date()}")
+    expected = uploads(fake_api)
+
+    fake_api.state.reset()
+    fake_api.set_tokens(TOKEN)
+    seed_states(fake_api, **states)
+    parallel_db = PgCaseDB(postgres)
+    parallel_db.add(*rows)
+    jobs = [(f"backfill/{day.date()}/t/-1", day, day + timedelta(days=1)) for day in days]
+    _workers(parallel_db, fake_api, jobs, tmp_path)
+    assert uploads(fake_api) == expected and len(expected) == 24
+
+
+def test_sigkill_during_uploads_then_rerun_is_exactly_once(pg, fake_api, tmp_path):
+    accounts = [f"acct-{i:02d}" for i in range(30)]
+    pg.add(*[row(f"case-{i}", a, "suspected_fraud") for i, a in enumerate(accounts)])  # false negatives: risky
+    seed_states(fake_api, none=accounts)
+    fake_api.configure(latency_ms=150, latency_kinds=["feedback"])
+    command = [sys.executable, "-m", "tests.reconciliation._worker", pg.url, fake_api.url, TOKEN,
+               "daily/run-1/reconcile/-1", DAY.isoformat(), NEXT_DAY.isoformat(), "1"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(fake_api.requests("feedback")) < 8:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-upload: one request is in flight
+    proc.wait(timeout=30)
+    time.sleep(0.3)  # let the fake finish the request the dead client left behind
+    states = Counter(r["state"] for r in pg.ledger())
+    assert states["sent"] < 30 and states["planned"] > 0
+    fake_api.configure(latency_ms=0)
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert summary["in_doubt"] == 0
+    # the batch in flight when the process died was resolved by looking, not by resending blindly
+    assert summary["recovered_verified"] + summary["recovered_resent"] == 1, summary
+    assert Counter(r["state"] for r in pg.ledger()) == {"sent": 30}
+    sent = uploads(fake_api)
+    assert len(sent) == 30 and set(sent.values()) == {1}
+    assert all(len(fake_api.account(a)["incidents"]) == 1 for a in accounts)
