@@ -14,7 +14,8 @@ Each run covers one whole UTC day, `[data_interval_start, data_interval_end)`. B
 missed days from **Run Backfill** in the UI: the ledger (`human_feedback_ledger`) makes
 re-runs, retries and overlapping or concurrent backfills safe. Params: `dry_run` plans
 without sending, `reprocess` decides a day again, `batch_size` and `max_reject_ratio`
-tune the upload and the broken-export guard. Reports land in `$AIRFLOW_HOME/reports/human`.
+tune the upload and the broken-export guard, `shards` splits a day across mapped tasks
+(Celery / Kubernetes workers) by account hash. Reports land in `$AIRFLOW_HOME/reports/human`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
 
@@ -48,6 +49,13 @@ with DAG(
             maximum=1,
             description="Fail before uploading anything when more than this share of rows is rejected.",
         ),
+        "shards": Param(
+            1,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            description="Split the day's accounts into this many mapped tasks (by account hash) so several workers share it.",
+        ),
         "reprocess": Param(
             False,
             type="boolean",
@@ -55,7 +63,13 @@ with DAG(
         ),
     },
 ) as dag:
-    HumanCaseReconciliationOperator(
+
+    @task
+    def shard_indexes(params=None) -> list[int]:
+        """One mapped reconciliation task per shard; shards=1 is the plain, unsharded run."""
+        return list(range(int(params["shards"])))
+
+    reconcile = HumanCaseReconciliationOperator.partial(
         task_id="reconcile_case_outcomes",
         human_conn_id="human_default",
         source_conn_id="human_case_db",
@@ -64,4 +78,20 @@ with DAG(
         batch_size="{{ params.batch_size }}",
         max_reject_ratio="{{ params.max_reject_ratio }}",
         reprocess="{{ params.reprocess }}",
-    )
+        shard_count="{{ params.shards }}",
+    ).expand(shard_index=shard_indexes())
+
+    @task
+    def summarize(summaries) -> dict:
+        """The day's totals across shards, in the log and as one small XCom."""
+        import logging
+
+        totals: dict = {}
+        for summary in summaries:
+            for key, value in summary.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    totals[key] = totals.get(key, 0) + value
+        logging.getLogger(__name__).info("Day total across %d shard(s): %s", len(list(summaries)), totals)
+        return totals
+
+    summarize(reconcile.output)

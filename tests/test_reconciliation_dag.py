@@ -61,3 +61,22 @@ def test_daily_run_dry_run_then_real_then_again(airflow_db, fake_api, tmp_path):
     assert {p.suffix for p in reports} == {".json", ".md"}
     assert all(TOKEN not in p.read_text() for p in reports)
     assert any(json.loads(p.read_text())["requests_sent"] == 3 for p in reports if p.suffix == ".json")
+
+
+def test_sharded_dag_run_maps_one_task_per_shard(airflow_db, fake_api, tmp_path):
+    db = CaseDB(tmp_path / "cases.sqlite")
+    accounts = [f"acct-{i}" for i in range(12)]
+    db.add(*[outcome(f"c{i}", a, "confirmed_fraud", "2026-11-10T08:00:00Z") for i, a in enumerate(accounts)])
+    seed_states(fake_api, pending=accounts)
+    env = os.environ.copy()
+    env["AIRFLOW_CONN_HUMAN_DEFAULT"] = json.dumps({"conn_type": "human", "host": fake_api.url, "password": TOKEN})
+    env["AIRFLOW_CONN_HUMAN_CASE_DB"] = json.dumps({"conn_type": "sqlite", "host": db.path})
+    subprocess.run([sys.executable, "-m", "airflow", "pools", "set", "human_api", "2", "HUMAN"], env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    code, out = _dags_test(env, "2026-11-11", "--conf", json.dumps({"shards": 3}))
+    assert code == 0, out[-4000:]
+    assert set(uploads(fake_api)) == {(a, "ato", "resolved", "resolved") for a in accounts}
+    assert set(uploads(fake_api).values()) == {1}
+    assert {r["owner"].rsplit("/", 1)[1] for r in db.ledger_rows()} <= {"0", "1", "2"}
+    assert len({r["owner"] for r in db.ledger_rows()}) >= 2
+    assert "Day total across 3 shard(s)" in out

@@ -79,7 +79,7 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("updated_at", sa.String(32), nullable=False),
         sa.Column("sent_at", sa.String(32)),
         sa.UniqueConstraint(*KEY, name=f"uq_{ledger}_outcome"),
-        sa.Index(f"ix_{ledger}_token_state", "claim_token", "state"),
+        sa.Index(f"ix_{ledger}_token_state", "claim_token", "state", "id"),
         sa.Index(f"ix_{ledger}_state", "state"),
         sa.Index(f"ix_{ledger}_interval", "interval_start"),
     )
@@ -184,18 +184,10 @@ class Ledger:
             }
             for o, state in outcomes
         ]  # fmt: skip
-        insert = self._insert()
-        stmt = insert(self.table).on_conflict_do_nothing(index_elements=list(KEY))
-        before = self.count_claimed_by_me()
+        stmt = self._insert()(self.table).on_conflict_do_nothing(index_elements=list(KEY))
         with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
-        return self.count_claimed_by_me() - before
-
-    def count_claimed_by_me(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(
-                sa.select(sa.func.count()).select_from(self.table).where(self.table.c.claim_token == self.token)
-            ).scalar_one()
+            # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
+            return conn.execute(stmt, rows).rowcount
 
     def existing_keys(self, outcomes: Sequence[CaseOutcome]) -> set[tuple[str, str, str, str]]:
         """Keys of these outcomes already in the ledger (read-only; used by dry runs)."""
