@@ -37,6 +37,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -327,7 +328,8 @@ class FakeHandler(BaseHTTPRequestHandler):
         faulty = config.fault_kinds is None or kind in config.fault_kinds
         if faulty and self.state.chance(config.failure_rate):
             entry["status"] = config.failure_status
-            self._send(config.failure_status, {"result": False, "content": "Service Unavailable"})
+            phrase = HTTPStatus(config.failure_status).phrase
+            self._send(config.failure_status, {"result": False, "content": f"{phrase} (injected failure)"})
             return
         if not body_ok:
             entry["status"] = 400
