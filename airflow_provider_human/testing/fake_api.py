@@ -79,6 +79,9 @@ class FakeConfig:
     reset_rate: float = 0.0  # share of API requests whose connection is reset after acting
     max_batch_size: int = 0  # 0 = no limit
     fault_kinds: list[str] | None = None  # endpoints the failure/reset knobs hit: v1, v2, feedback, identity
+    override_kinds: list[str] | None = None  # endpoints answered with override_status/override_body instead
+    override_status: int = 200
+    override_body: Any = None
     revoke_after_feedback: int = 0  # revoke every token after this many accepted uploads (0 = never)
     seed: int | None = None
 
@@ -330,6 +333,10 @@ class FakeHandler(BaseHTTPRequestHandler):
             entry["status"] = config.failure_status
             phrase = HTTPStatus(config.failure_status).phrase
             self._send(config.failure_status, {"result": False, "content": f"{phrase} (injected failure)"})
+            return
+        if config.override_kinds and kind in config.override_kinds:
+            entry["status"] = config.override_status
+            self._send(config.override_status, config.override_body)
             return
         if not body_ok:
             entry["status"] = 400

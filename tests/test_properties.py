@@ -1,0 +1,116 @@
+"""Property-based tests: whatever comes in, only documented exceptions escape and nothing invalid is sent."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_human.client import HumanError, HumanInputError
+from airflow_provider_human.client.models import AccountInfoV2
+from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
+from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, parse_outcome
+
+SLOW_OK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+field_values = st.one_of(
+    json_scalars,
+    st.sampled_from(
+        [
+            "ato",
+            "fa",
+            "fake_account",
+            "confirmed_fraud",
+            "legitimate",
+            "suspected_fraud",
+            "2026-11-18T10:00:00Z",
+            "",
+            "  ",
+        ]
+    ),
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["case_id", "account_id", "attack_type", "verdict", "closed_at", "comment", "extra", "_unparseable_row"]
+        ),
+        field_values,
+    )
+)
+def test_any_outcome_row_becomes_an_outcome_or_a_reject(raw):
+    parsed = parse_outcome(raw)
+    assert isinstance(parsed, CaseOutcome | Rejected)
+    if isinstance(parsed, CaseOutcome):
+        assert parsed.closed_at.tzinfo is not None and parsed.account_id.strip()
+
+
+outcome_dicts = st.fixed_dictionaries(
+    {
+        "account_id": st.one_of(st.text(max_size=300), st.integers(), st.none()),
+        "attack_type": st.sampled_from(["ato", "fa", "fake_account", "bot", "", None]),
+        "status": st.sampled_from(["pending", "resolved", "closed", None]),
+        "result": st.sampled_from(
+            ["no_attack", "resolved", "manually_identified", "manually_identified_and_resolved", "fixed", None]
+        ),
+        "comment": st.one_of(st.none(), st.text(max_size=40), st.integers()),
+    }
+)
+
+
+@SLOW_OK
+@given(st.lists(outcome_dicts, min_size=0, max_size=6))
+def test_feedback_operator_raises_only_input_errors_and_never_sends_an_invalid_body(human_conn, fake_api, outcomes):
+    fake_api.clear_log()
+    try:
+        HumanUploadFeedbackOperator(task_id="t", outcomes=outcomes).execute({})
+    except HumanInputError:
+        assert fake_api.requests() == []  # rejected before the first request
+    assert all(entry["status"] == 200 for entry in fake_api.requests())  # the strict fake never saw a bad body
+
+
+@SLOW_OK
+@given(body=json_values, status=st.sampled_from([200, 200, 200, 400, 403, 404, 500, 502]))
+def test_any_lookup_response_parses_or_raises_a_documented_error(make_client, fake_api, body, status):
+    client = make_client(max_retries=0)
+    fake_api.configure(override_kinds=["v2", "v1"], override_status=status, override_body=body)
+    for call in (lambda: client.get_account_info_v2("acct-1"), lambda: client.get_account_info("acct-1")):
+        try:
+            info = call()
+        except HumanError:
+            continue
+        assert status == 200 and isinstance(body, dict)
+        assert info.account_id == str(body["account_id"])
+
+
+@SLOW_OK
+@given(
+    extra=st.dictionaries(
+        st.text(min_size=1, max_size=10).filter(lambda k: k not in AccountInfoV2.model_fields), json_values, max_size=4
+    )
+)
+def test_unknown_response_fields_never_break_parsing(make_client, fake_api, extra):
+    client = make_client()
+    fake_api.configure(override_kinds=["v2"], override_status=200,
+                       override_body={"account_id": "a", "exists": False, **extra})  # fmt: skip
+    assert client.get_account_info_v2("a").exists is False
+
+
+@SLOW_OK
+@given(account_id=st.text(min_size=1, max_size=3000).filter(lambda s: s.strip()))
+def test_any_account_id_reaches_the_api_as_one_encoded_segment(make_client, fake_api, account_id):
+    fake_api.clear_log()
+    make_client().get_account_info_v2(account_id)
+    [entry] = fake_api.requests()
+    assert entry["id"] == account_id and entry["kind"] == "v2"
+    assert entry["path"] == "/api/v2/account_defender/account/" + entry["path"].rsplit("/", 1)[1]
+    assert entry["query"] == {"days_range": ["30"]}
+    assert quote(account_id, safe="").replace(".", "%2E") == entry["path"].rsplit("/", 1)[1].replace(".", "%2E")
