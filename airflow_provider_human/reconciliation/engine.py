@@ -142,20 +142,20 @@ class Reconciler:
             if self.settings.reprocess:
                 report.reprocessed_rows = self.ledger.forget_interval(interval, owner)
                 log.warning("reprocess: forgot %d earlier decisions in this interval", report.reprocessed_rows)
-        with OutcomeStaging(self.settings.staging_dir) as staging:
-            self._stage(start, end, staging, report, owner, interval)
-            self._check_reject_ratio(report)
-            if dry:
-                self._plan_dry(staging, report)
-            else:
-                adopted = self.ledger.take_over(owner)
-                if adopted:
-                    log.warning("Adopted %d unfinished ledger rows of an earlier try or an expired run", adopted)
-                self._claim(staging, report, owner, interval)
         try:
+            with OutcomeStaging(self.settings.staging_dir) as staging:
+                self._stage(start, end, staging, report, owner, interval)
+                self._check_reject_ratio(report)
+                if dry:
+                    self._plan_dry(staging, report)
+                else:
+                    adopted = self.ledger.take_over(owner)
+                    if adopted:
+                        log.warning("Adopted %d unfinished ledger rows of an earlier try or an expired run", adopted)
+                    self._verify_in_doubt(report)  # adopted uploads whose fate is unknown
+                    self._decide_claimed(report)  # adopted outcomes whose lookup had failed
+                    self._claim_and_decide(staging, report, owner, interval)
             if not dry:
-                self._verify_in_doubt(report)
-                self._decide_claimed(report)
                 self._upload(report)
         finally:
             report.duration_seconds = time.monotonic() - began
@@ -205,14 +205,31 @@ class Reconciler:
 
     # ------------------------------------------------------------------ claim
 
-    def _claim(self, staging: OutcomeStaging, report, owner, interval) -> None:
+    def _claim_and_decide(self, staging: OutcomeStaging, report, owner, interval) -> None:
+        """Per chunk: skip outcomes already in the ledger, look the rest up, decide, claim with the decision.
+
+        The claim is the ledger's unique key: if a concurrent run inserted some of the same
+        outcomes first, ours are not inserted and count as already decided. An outcome whose
+        lookup failed is claimed undecided, for the next try to decide.
+        """
         winners: list[CaseOutcome] = []
         losers: list[CaseOutcome] = []
 
         def flush() -> None:
-            new = self.ledger.claim([(o, CLAIMED) for o in winners], owner=owner, interval=interval)
-            report.already_decided += len(winners) - new
-            self.ledger.claim([(o, NOOP) for o in losers], owner=owner, interval=interval)
+            existing = self.ledger.existing_keys(winners)
+            fresh = [o for o in winners if _key(o) not in existing]
+            report.already_decided += len(winners) - len(fresh)
+            decided = self._decide_outcomes(fresh, report)
+            items = [(o, CLAIMED, None) if d is None else (o, *self._columns(o.comment, s, d)) for o, s, d in decided]
+            inserted = self.ledger.claim(items, owner=owner, interval=interval)
+            mine = None
+            if inserted != len(items):  # a concurrent run claimed some of them between our check and our insert
+                mine = self.ledger.keys_of_mine([o for o, _, _ in decided])
+                report.already_decided += len(items) - inserted
+            for outcome, _, decision in decided:
+                if decision is not None and (mine is None or _key(outcome) in mine):
+                    self._count(decision, report)
+            self.ledger.claim([(o, NOOP, _SUPERSEDED) for o in losers], owner=owner, interval=interval)
             winners.clear()
             losers.clear()
 
@@ -220,15 +237,40 @@ class Reconciler:
             winners.append(winner)
             losers.extend(superseded)
             report.superseded += len(superseded)
-            if len(winners) + len(losers) >= self.settings.claim_chunk:
+            if len(winners) >= self.settings.lookup_chunk:
                 flush()
         flush()
-        log.info("Claimed outcomes in %s: %d already decided by earlier runs, %d superseded within the run",
-                 self.ledger.table.name, report.already_decided, report.superseded)  # fmt: skip
+        log.info("Claimed and decided in %s: %d new, %d already decided by earlier runs, %d superseded within the run",
+                 self.ledger.table.name, report.decided, report.already_decided, report.superseded)  # fmt: skip
+        self._log_decisions(report)
 
-    # ------------------------------------------------------------------ decide
+    def _decide_outcomes(
+        self, outcomes: list[CaseOutcome], report: ReconciliationReport
+    ) -> list[tuple[CaseOutcome, ADState | None, Decision | None]]:
+        infos = self._lookup({o.account_id for o in outcomes}, report)
+        decided: list[tuple[CaseOutcome, ADState | None, Decision | None]] = []
+        for outcome in outcomes:
+            info = infos.get(outcome.account_id)
+            if info is None:
+                decided.append((outcome, None, None))
+                continue
+            state = ad_state(info, outcome)
+            decided.append((outcome, state, self.policy.decide(outcome.verdict, state)))
+        return decided
+
+    def _columns(self, comment: str | None, state: ADState, decision: Decision) -> tuple[str, dict[str, Any]]:
+        """(ledger state, decision columns) for one decided outcome."""
+        return PLANNED if decision.uploads else NOOP, {
+            "ad_state": state.value,
+            "decision": decision.category.value,
+            "reason": decision.reason,
+            "feedback_status": decision.status.value if decision.status else None,
+            "feedback_result": decision.result.value if decision.result else None,
+            "feedback_comment": self._comment_for(comment) if decision.uploads else None,
+        }
 
     def _decide_claimed(self, report: ReconciliationReport) -> None:
+        """Rows claimed undecided (a lookup failed in an earlier try): decide them now."""
         for rows in self.ledger.iter_mine([CLAIMED], chunk=self.settings.lookup_chunk):
             self.ledger.renew_lease()
             infos = self._lookup({r.account_id for r in rows}, report)
@@ -237,28 +279,18 @@ class Reconciler:
                 info = infos.get(row.account_id)
                 if info is None:
                     continue  # stays claimed: the next try decides it
-                outcome_type = AttackType(row.attack_type)
-                state = ad_state(info, _Probe(outcome_type))
+                state = ad_state(info, _Probe(AttackType(row.attack_type)))
                 decision = self.policy.decide(Verdict(row.verdict), state)
                 self._count(decision, report)
-                updates.append(self._decision_update(row.id, row.comment, state, decision))
+                new_state, columns = self._columns(row.comment, state, decision)
+                updates.append({"row_id": row.id, "new_state": new_state, **columns})
             self.ledger.record_decisions(updates)
+
+    def _log_decisions(self, report: ReconciliationReport) -> None:
         log.info("Decided %d outcomes: %d true positives, %d false positives, %d false negatives, %d consistent, "
                  "%d skipped %s", report.decided, report.true_positives, report.false_positives,
                  report.false_negatives, report.consistent, sum(report.skipped.values()),
                  dict(report.skipped) or "")  # fmt: skip
-
-    def _decision_update(self, row_id: int, comment: str | None, state: ADState, decision: Decision) -> dict[str, Any]:
-        return {
-            "row_id": row_id,
-            "new_state": PLANNED if decision.uploads else NOOP,
-            "ad_state": state.value,
-            "decision": decision.category.value,
-            "reason": decision.reason,
-            "feedback_status": decision.status.value if decision.status else None,
-            "feedback_result": decision.result.value if decision.result else None,
-            "feedback_comment": self._comment_for(comment) if decision.uploads else None,
-        }
 
     def _comment_for(self, case_comment: str | None) -> str:
         return case_comment if self.settings.per_case_comments and case_comment else self.comment
@@ -298,21 +330,15 @@ class Reconciler:
 
         def decide_chunk() -> None:
             existing = self.ledger.existing_keys(chunk) if self._ledger_exists() else set()
-            fresh = [
-                o for o in chunk if (o.case_id, o.account_id, o.attack_type.value, o.closed_at_key) not in existing
-            ]
+            fresh = [o for o in chunk if _key(o) not in existing]
             report.already_decided += len(chunk) - len(fresh)
-            infos = self._lookup({o.account_id for o in fresh}, report)
-            for outcome in fresh:
-                info = infos.get(outcome.account_id)
-                if info is None:
+            for outcome, _, decision in self._decide_outcomes(fresh, report):
+                if decision is None:
                     continue
-                decision = self.policy.decide(outcome.verdict, ad_state(info, outcome))
                 self._count(decision, report)
                 if decision.uploads:
-                    groups[
-                        (outcome.attack_type, decision.status, decision.result, self._comment_for(outcome.comment))
-                    ] += 1
+                    comment = self._comment_for(outcome.comment)
+                    groups[(outcome.attack_type, decision.status, decision.result, comment)] += 1
             chunk.clear()
 
         for winner, superseded in staging.grouped():
@@ -336,7 +362,7 @@ class Reconciler:
     def _verify_in_doubt(self, report: ReconciliationReport) -> None:
         """Resolve rows whose upload may have happened: look, then mark sent or queue for resending."""
         doubtful = [IN_DOUBT, PLANNED]
-        for rows in self.ledger.iter_mine(doubtful, chunk=self.settings.lookup_chunk):
+        for rows in self.ledger.iter_mine(doubtful, chunk=self.settings.lookup_chunk):  # adopted rows only, so far
             rows = [r for r in rows if r.state == IN_DOUBT or r.batch_id is not None]
             if not rows:
                 continue
@@ -457,6 +483,9 @@ class Reconciler:
     def raise_if_incomplete(self) -> None:
         if getattr(self, "_incomplete", None):
             raise ReconciliationIncompleteError(f"Reconciliation incomplete: {self._incomplete}")
+
+
+_SUPERSEDED = {"decision": Category.SUPERSEDED.value}
 
 
 @dataclass(frozen=True)

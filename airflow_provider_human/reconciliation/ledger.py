@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,8 @@ from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected
 CLAIMED, PLANNED, SENT, FAILED, IN_DOUBT, NOOP = "claimed", "planned", "sent", "failed", "in_doubt", "noop"
 UNFINISHED = (CLAIMED, PLANNED, IN_DOUBT)
 KEY = ("case_id", "account_id", "attack_type", "closed_at")
+DECISION_COLUMNS = ("ad_state", "decision", "reason", "feedback_status", "feedback_result", "feedback_comment")
+_NO_DECISION = dict.fromkeys(DECISION_COLUMNS)
 
 
 def now_iso() -> str:
@@ -161,14 +163,16 @@ class Ledger:
 
     def claim(
         self,
-        outcomes: Sequence[tuple[CaseOutcome, str]],
+        outcomes: Sequence[tuple[CaseOutcome, str, Mapping[str, Any] | None]],
         *,
         owner: str,
         interval: tuple[str, str],
     ) -> int:
-        """Insert outcomes with their initial state (``claimed`` or ``noop``); returns how many were new.
+        """Insert outcomes with their state and decision columns; returns how many were new.
 
-        Rows that already exist (decided by any run, ever) are left untouched.
+        Each item is ``(outcome, state, decision_columns)``: ``claimed`` rows carry no decision
+        yet (their lookup failed); ``planned`` and ``noop`` rows carry it. Rows that already
+        exist (decided by any run, ever) are left untouched: that is the exactly-once claim.
         """
         if not outcomes:
             return 0
@@ -178,30 +182,41 @@ class Ledger:
             {
                 "case_id": o.case_id, "account_id": o.account_id, "attack_type": o.attack_type.value,
                 "closed_at": o.closed_at_key, "verdict": o.verdict.value, "comment": o.comment,
-                "decision": "superseded" if state == NOOP else None, "state": state,
+                **_NO_DECISION, **(columns or {}), "state": state,
                 "interval_start": interval[0], "interval_end": interval[1], "owner": owner,
                 "claim_token": self.token, "lease_until": lease, "created_at": now, "updated_at": now,
             }
-            for o, state in outcomes
+            for o, state, columns in outcomes
         ]  # fmt: skip
         stmt = self._insert()(self.table).on_conflict_do_nothing(index_elements=list(KEY))
         with self.engine.begin() as conn:
             # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
             return conn.execute(stmt, rows).rowcount
 
-    def existing_keys(self, outcomes: Sequence[CaseOutcome]) -> set[tuple[str, str, str, str]]:
-        """Keys of these outcomes already in the ledger (read-only; used by dry runs)."""
+    def keys_of_mine(self, outcomes: Sequence[CaseOutcome]) -> set[tuple[str, str, str, str]]:
+        """Which of these outcomes this run holds (after losing part of a claim race)."""
+        return self.existing_keys(outcomes, mine_only=True)
+
+    def existing_keys(
+        self, outcomes: Sequence[CaseOutcome], *, mine_only: bool = False
+    ) -> set[tuple[str, str, str, str]]:
+        """Keys of these outcomes already in the ledger (read-only), so they are not looked up again."""
         if not outcomes:
             return set()
         t = self.table
-        keys = [(o.case_id, o.account_id, o.attack_type.value, o.closed_at_key) for o in outcomes]
+        wanted = {(o.case_id, o.account_id, o.attack_type.value, o.closed_at_key) for o in outcomes}
+        case_ids = sorted({key[0] for key in wanted})
+        found: set[tuple[str, str, str, str]] = set()
         with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(t.c.case_id, t.c.account_id, t.c.attack_type, t.c.closed_at).where(
-                    sa.tuple_(t.c.case_id, t.c.account_id, t.c.attack_type, t.c.closed_at).in_(keys)
+            # case_id leads the unique index: an IN on it is an index lookup on every database
+            for start in range(0, len(case_ids), 500):  # bind-parameter limits
+                query = sa.select(t.c.case_id, t.c.account_id, t.c.attack_type, t.c.closed_at).where(
+                    t.c.case_id.in_(case_ids[start : start + 500])
                 )
-            )
-            return {tuple(row) for row in found}
+                if mine_only:
+                    query = query.where(t.c.claim_token == self.token)
+                found.update(key for key in map(tuple, conn.execute(query)) if key in wanted)
+        return found
 
     def take_over(self, owner: str) -> int:
         """Adopt unfinished rows of this owner (a previous try) or whose lease expired."""
@@ -274,7 +289,7 @@ class Ledger:
         now = now_iso()
         stmt = (
             sa.update(t)
-            .where(t.c.id == sa.bindparam("row_id"), t.c.claim_token == self.token)
+            .where(t.c.id == sa.bindparam("row_id"), self._still_mine())
             .values(
                 state=sa.bindparam("new_state"),
                 ad_state=sa.bindparam("ad_state"),
@@ -296,7 +311,15 @@ class Ledger:
         with self.engine.begin() as conn:
             for start in range(0, len(row_ids), 500):
                 part = row_ids[start : start + 500]
-                conn.execute(sa.update(t).where(t.c.id.in_(part), t.c.claim_token == self.token).values(**values))
+                conn.execute(sa.update(t).where(t.c.id.in_(part), self._still_mine()).values(**values))
+
+    def _still_mine(self) -> sa.ColumnElement[bool]:
+        """Guard for updates by id: the row was not adopted by another run meanwhile.
+
+        Wrapped in COALESCE so the planner looks rows up by primary key instead of scanning
+        the (claim_token, ...) index over every row this run holds (quadratic on big days).
+        """
+        return sa.func.coalesce(self.table.c.claim_token, "") == self.token
 
     def mark_batch(self, row_ids: Sequence[int], batch_id: str) -> None:
         """Written and committed before the request: after a crash these rows are in doubt."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -46,11 +46,11 @@ class CaseOutcome:
     verdict: Verdict
     closed_at: datetime
     comment: str | None = None
+    #: The ledger's spelling of ``closed_at``: fixed-width UTC ISO, so keys compare exactly (computed once).
+    closed_at_key: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def closed_at_key(self) -> str:
-        """The ledger's spelling of ``closed_at``: fixed-width UTC ISO, so keys compare exactly."""
-        return format_utc(self.closed_at)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "closed_at_key", format_utc(self.closed_at))
 
 
 @dataclass(frozen=True, slots=True)
