@@ -22,8 +22,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Benchmarks print their figures (docs/benchmarks.md); several minutes in all.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lookup_speedup.py
+	$(BIN)/python benchmarks/bench_lookups.py
+	$(BIN)/python benchmarks/bench_feedback_batching.py
+	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_dag_parse.py
 
 # Re-resolve from pyproject.toml in a scratch venv and pin what came out (docs/development.md).
 constraints:
