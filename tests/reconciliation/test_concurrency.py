@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from collections import Counter
 
-from tests.conftest import TOKEN
 from tests.reconciliation.conftest import DAY, NEXT_DAY, outcome
 from tests.reconciliation.test_engine import seed_states, uploads
+from tests.reconciliation.workers import run_gated_workers
 
 
 def test_four_concurrent_processes_send_each_feedback_exactly_once(case_db, fake_api, tmp_path):
@@ -19,27 +15,8 @@ def test_four_concurrent_processes_send_each_feedback_exactly_once(case_db, fake
                   for i, a in enumerate(accounts)])  # fmt: skip
     seed_states(fake_api, pending=accounts[::3], none=[a for a in accounts if a not in accounts[::3]])
     fake_api.configure(latency_ms=5)
-    command = [sys.executable, "-m", "tests.reconciliation._worker", case_db.url, fake_api.url, TOKEN]
-    interval = [DAY.isoformat(), NEXT_DAY.isoformat(), "7", str(tmp_path / "go")]
-    workers = [
-        subprocess.Popen(
-            [*command, f"backfill/run-{n}/reconcile/-1", *interval],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(4)
-    ]
-    deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("ready-*"))) < 4:
-        assert time.monotonic() < deadline and all(p.poll() is None for p in workers)
-        time.sleep(0.05)
-    (tmp_path / "go").touch()
-    summaries = []
-    for proc in workers:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-3000:]
-        summaries.append(json.loads(out.strip().splitlines()[-1]))
+    jobs = [(f"backfill/run-{n}/reconcile/-1", DAY, NEXT_DAY) for n in range(4)]
+    summaries = run_gated_workers(case_db.url, fake_api, jobs, tmp_path, batch="7")
     sent = uploads(fake_api)
     expected = {
         a for i, a in enumerate(accounts) if not (i % 2 == 0 and a in accounts[::3])

@@ -21,6 +21,7 @@ from airflow_provider_human.reconciliation.sources import SqlOutcomeSource, sql_
 from tests.conftest import TOKEN
 from tests.reconciliation.conftest import DAY, NEXT_DAY
 from tests.reconciliation.test_engine import CELLS, seed_states, uploads
+from tests.reconciliation.workers import run_gated_workers
 
 CREATE = (
     "CREATE TABLE case_outcomes (case_id text, account_id text, attack_type text, verdict text,"
@@ -107,36 +108,12 @@ def test_interval_edges_with_timestamptz_in_a_non_utc_session(postgres, fake_api
     assert {r["closed_at"] for r in db.ledger()} == {"2026-11-18T00:00:00.000000Z", "2026-11-18T23:59:59.000000Z"}
 
 
-def _workers(db, fake_api, jobs, tmp_path, batch="5"):
-    command = [sys.executable, "-m", "tests.reconciliation._worker", db.url, fake_api.url, TOKEN]
-    procs = [
-        subprocess.Popen(
-            [*command, owner, start.isoformat(), end.isoformat(), batch, str(tmp_path / "go")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for owner, start, end in jobs
-    ]
-    deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("ready-*"))) < len(procs):
-        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
-        time.sleep(0.05)
-    (tmp_path / "go").touch()
-    summaries = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-3000:]
-        summaries.append(json.loads(out.strip().splitlines()[-1]))
-    return summaries
-
-
 def test_four_workers_on_one_interval_send_each_feedback_once(pg, fake_api, tmp_path):
     accounts = [f"acct-{i:03d}" for i in range(100)]
     pg.add(*[row(f"case-{i}", a, "confirmed_fraud") for i, a in enumerate(accounts)])
     seed_states(fake_api, pending=accounts[::2], none=accounts[1::2])
     fake_api.configure(latency_ms=3)
-    summaries = _workers(pg, fake_api, [(f"bf/run-{n}/t/-1", DAY, NEXT_DAY) for n in range(4)], tmp_path)
+    summaries = run_gated_workers(pg.url, fake_api, [(f"bf/run-{n}/t/-1", DAY, NEXT_DAY) for n in range(4)], tmp_path)
     sent = uploads(fake_api)
     assert len(sent) == 100 and set(sent.values()) == {1}
     assert sum(100 - s["already_decided"] for s in summaries) == 100
@@ -165,7 +142,7 @@ def test_three_day_parallel_backfill_sends_what_a_sequential_run_would(postgres,
     parallel_db = PgCaseDB(postgres)
     parallel_db.add(*rows)
     jobs = [(f"backfill/{day.date()}/t/-1", day, day + timedelta(days=1)) for day in days]
-    _workers(parallel_db, fake_api, jobs, tmp_path)
+    run_gated_workers(parallel_db.url, fake_api, jobs, tmp_path)
     assert uploads(fake_api) == expected and len(expected) == 24
 
 
