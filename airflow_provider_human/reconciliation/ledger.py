@@ -1,11 +1,12 @@
-"""The exactly-once ledger: one row per case outcome, claimed before anything is decided or sent.
+"""The exactly-once ledger: one row per case outcome, claimed (with its decision) before anything is sent.
 
 A unique key (case_id, account_id, attack_type, closed_at) enforced by the database makes
 the claim atomic: whichever run inserts the row first owns it; every other run (retry,
 re-run, overlapping or concurrent backfill) sees it as already decided. States:
 
-    claimed -> planned -> sent | failed | in_doubt       (uploads)
-    claimed -> noop                                       (nothing, skip, superseded)
+    planned -> sent | failed | in_doubt                   (uploads)
+    noop                                                  (nothing, skip, superseded)
+    claimed -> planned | noop                             (lookup failed: decided by the next try)
 
 A planned row gets its ``batch_id`` just before its batch is sent, so a planned row with a
 batch id after a crash is treated as in doubt. Rows of a run that died are taken over by
