@@ -71,3 +71,15 @@ def test_api_server_hook_meta_returns_the_form(api_client):
     assert set(extras) == set(CONN_FIELDS)
     assert extras["timeout"]["value"] == 30.0 and extras["timeout"]["schema"]["title"] == "Timeout (seconds)"
     assert "rate limit" in extras["requests_per_second"]["description"]
+
+
+def test_api_server_connection_test_uses_test_connection(api_client, monkeypatch, fake_api, token):
+    """POST /api/v2/connections/test (what the form's Test button calls) reaches HumanHook.test_connection."""
+    monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
+    body = {"connection_id": "human_ui_test", "conn_type": "human", "host": fake_api.url, "password": token}
+    good = api_client.post("/api/v2/connections/test", json=body)
+    assert good.status_code == 200 and good.json()["status"] is True, good.text
+    assert "server token was accepted" in good.json()["message"]
+    bad = api_client.post("/api/v2/connections/test", json={**body, "password": "revoked-token-77"})
+    assert bad.json()["status"] is False and "refused the server token" in bad.json()["message"]
+    assert "revoked-token-77" not in bad.text and token not in good.text
