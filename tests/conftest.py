@@ -14,6 +14,12 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(os.path.dirname(__file__)), "dags")
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Generation speed depends on the machine's load (CI shares two cores with servers started
+# by other tests): time limits would make the properties flaky without making them stronger.
+settings.register_profile("human", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("human")
 
 from airflow_provider_human.client import ClientSettings, HumanClient  # noqa: E402
 from airflow_provider_human.testing.fake_api import FakeHumanAPI  # noqa: E402

@@ -12,7 +12,9 @@ from airflow_provider_human.client.models import AccountInfoV2
 from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, parse_outcome
 
-SLOW_OK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SLOW_OK = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
 json_values = st.recursive(
