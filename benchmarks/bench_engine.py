@@ -56,7 +56,7 @@ def run_mode(path: str, mode: str) -> dict:
 
     engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 120})
     client = SeededLookupClient(batch_size=1000)
-    settings = ReconcileSettings(dry_run=(mode == "plan"), lookup_chunk=5000, claim_chunk=20_000)
+    settings = ReconcileSettings(dry_run=(mode == "plan"), lookup_chunk=5000)
     reconciler = Reconciler(client, SqlOutcomeSource(engine=engine, chunk_size=20_000), Ledger(engine),
                             settings=settings)  # fmt: skip
     started = time.perf_counter()

@@ -7,7 +7,6 @@ the Airflow operator only supplies the interval and the run's identity.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from airflow_provider_human.client.errors import (
     HumanInputError,
     HumanNonRetryableError,
 )
+from airflow_provider_human.client.feedback import requests_needed
 from airflow_provider_human.client.models import (
     AccountInfoV1,
     AccountInfoV2,
@@ -73,7 +73,7 @@ class ReconcileSettings:
     :param reprocess: forget earlier decisions of outcomes closed in the interval, then decide again.
     :param per_case_comments: send each case's own comment (more requests) instead of one per run.
     :param comment_template: the per-run comment; ``{start}`` and ``{end}`` name the interval.
-    :param lookup_chunk: outcomes decided per round of concurrent lookups.
+    :param lookup_chunk: outcomes looked up, decided and claimed per round (one ledger transaction).
     :param shard: ``(index, count)``: only accounts whose stable hash falls in this shard.
     """
 
@@ -84,7 +84,6 @@ class ReconcileSettings:
     per_case_comments: bool = False
     comment_template: str = DEFAULT_COMMENT
     lookup_chunk: int = 2000
-    claim_chunk: int = 5000
     days_range: int = 30
     shard: tuple[int, int] | None = None
     staging_dir: str | None = None
@@ -347,7 +346,7 @@ class Reconciler:
             if len(chunk) >= self.settings.lookup_chunk:
                 decide_chunk()
         decide_chunk()
-        report.requests_planned = sum(math.ceil(n / self.batch_size) for n in groups.values())
+        report.requests_planned = requests_needed(groups.values(), self.batch_size)
         for (_, status, result, _), n in groups.items():
             report.uploads_by_result[result.value if result else status.value] += n
         log.info("DRY RUN: would send %d requests for %d accounts", report.requests_planned, sum(groups.values()))

@@ -37,7 +37,7 @@ def main() -> None:
         client,
         SqlOutcomeSource(engine=engine),
         SlowLedger(engine),
-        settings=ReconcileSettings(batch_size=int(batch_size), lookup_chunk=25, claim_chunk=5),
+        settings=ReconcileSettings(batch_size=int(batch_size), lookup_chunk=5),
     )
     started = time.time()
     report = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner)
