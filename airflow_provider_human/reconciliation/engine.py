@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -211,13 +212,7 @@ class Reconciler:
         outcomes first, ours are not inserted and count as already decided. An outcome whose
         lookup failed is claimed undecided, for the next try to decide.
         """
-        winners: list[CaseOutcome] = []
-        losers: list[CaseOutcome] = []
-
-        def flush() -> None:
-            existing = self.ledger.existing_keys(winners)
-            fresh = [o for o in winners if _key(o) not in existing]
-            report.already_decided += len(winners) - len(fresh)
+        for fresh, superseded in self._fresh_chunks(staging, report):
             decided = self._decide_outcomes(fresh, report)
             items = [(o, CLAIMED, None) if d is None else (o, *self._columns(o.comment, s, d)) for o, s, d in decided]
             inserted = self.ledger.claim(items, owner=owner, interval=interval)
@@ -228,20 +223,36 @@ class Reconciler:
             for outcome, _, decision in decided:
                 if decision is not None and (mine is None or _key(outcome) in mine):
                     self._count(decision, report)
-            self.ledger.claim([(o, NOOP, _SUPERSEDED) for o in losers], owner=owner, interval=interval)
+            self.ledger.claim([(o, NOOP, _SUPERSEDED) for o in superseded], owner=owner, interval=interval)
+        log.info("Claimed and decided in %s: %d new, %d already decided by earlier runs, %d superseded within the run",
+                 self.ledger.table.name, report.decided, report.already_decided, report.superseded)  # fmt: skip
+        self._log_decisions(report)
+
+    def _fresh_chunks(
+        self, staging: OutcomeStaging, report: ReconciliationReport
+    ) -> Iterator[tuple[list[CaseOutcome], list[CaseOutcome]]]:
+        """Chunks of ``lookup_chunk`` (account, attack type) groups: (latest outcomes not yet in the
+        ledger, the outcomes they supersede). Already-decided ones are counted and cost no lookup."""
+        ledger_exists = self.ledger.exists()
+        winners: list[CaseOutcome] = []
+        losers: list[CaseOutcome] = []
+
+        def chunk() -> tuple[list[CaseOutcome], list[CaseOutcome]]:
+            existing = self.ledger.existing_keys(winners) if ledger_exists else set()
+            fresh = [o for o in winners if _key(o) not in existing]
+            report.already_decided += len(winners) - len(fresh)
+            result = (fresh, list(losers))
             winners.clear()
             losers.clear()
+            return result
 
         for winner, superseded in staging.grouped():
             winners.append(winner)
             losers.extend(superseded)
             report.superseded += len(superseded)
             if len(winners) >= self.settings.lookup_chunk:
-                flush()
-        flush()
-        log.info("Claimed and decided in %s: %d new, %d already decided by earlier runs, %d superseded within the run",
-                 self.ledger.table.name, report.decided, report.already_decided, report.superseded)  # fmt: skip
-        self._log_decisions(report)
+                yield chunk()
+        yield chunk()
 
     def _decide_outcomes(
         self, outcomes: list[CaseOutcome], report: ReconciliationReport
@@ -253,7 +264,7 @@ class Reconciler:
             if info is None:
                 decided.append((outcome, None, None))
                 continue
-            state = ad_state(info, outcome)
+            state = ad_state(info, outcome.attack_type)
             decided.append((outcome, state, self.policy.decide(outcome.verdict, state)))
         return decided
 
@@ -278,7 +289,7 @@ class Reconciler:
                 info = infos.get(row.account_id)
                 if info is None:
                     continue  # stays claimed: the next try decides it
-                state = ad_state(info, _Probe(AttackType(row.attack_type)))
+                state = ad_state(info, AttackType(row.attack_type))
                 decision = self.policy.decide(Verdict(row.verdict), state)
                 self._count(decision, report)
                 new_state, columns = self._columns(row.comment, state, decision)
@@ -325,12 +336,7 @@ class Reconciler:
 
     def _plan_dry(self, staging: OutcomeStaging, report: ReconciliationReport) -> None:
         groups: Counter[tuple] = Counter()
-        chunk: list[CaseOutcome] = []
-
-        def decide_chunk() -> None:
-            existing = self.ledger.existing_keys(chunk) if self._ledger_exists() else set()
-            fresh = [o for o in chunk if _key(o) not in existing]
-            report.already_decided += len(chunk) - len(fresh)
+        for fresh, _ in self._fresh_chunks(staging, report):
             for outcome, _, decision in self._decide_outcomes(fresh, report):
                 if decision is None:
                     continue
@@ -338,23 +344,10 @@ class Reconciler:
                 if decision.uploads:
                     comment = self._comment_for(outcome.comment)
                     groups[(outcome.attack_type, decision.status, decision.result, comment)] += 1
-            chunk.clear()
-
-        for winner, superseded in staging.grouped():
-            report.superseded += len(superseded)
-            chunk.append(winner)
-            if len(chunk) >= self.settings.lookup_chunk:
-                decide_chunk()
-        decide_chunk()
         report.requests_planned = requests_needed(groups.values(), self.batch_size)
         for (_, status, result, _), n in groups.items():
             report.uploads_by_result[result.value if result else status.value] += n
         log.info("DRY RUN: would send %d requests for %d accounts", report.requests_planned, sum(groups.values()))
-
-    def _ledger_exists(self) -> bool:
-        import sqlalchemy as sa
-
-        return sa.inspect(self.ledger.engine).has_table(self.ledger.table.name)
 
     # ------------------------------------------------------------------ recover in-doubt
 
@@ -432,8 +425,6 @@ class Reconciler:
         self._finish(report)
 
     def _send(self, key: FeedbackGroupKey, batch: dict[str, list[int]], report: ReconciliationReport) -> None:
-        import uuid
-
         batch_id = uuid.uuid4().hex
         row_ids = [i for ids in batch.values() for i in ids]
         self.ledger.renew_lease()
@@ -485,13 +476,6 @@ class Reconciler:
 
 
 _SUPERSEDED = {"decision": Category.SUPERSEDED.value}
-
-
-@dataclass(frozen=True)
-class _Probe:
-    """The bit of an outcome ``ad_state`` needs, for rows read back from the ledger."""
-
-    attack_type: AttackType
 
 
 def _result(value: str | None) -> FeedbackResult | None:

@@ -146,6 +146,10 @@ class Ledger:
                     raise
                 time.sleep(0.05 * (attempt + 1))
 
+    def exists(self) -> bool:
+        """Whether the ledger table is there (a dry run must not create it)."""
+        return sa.inspect(self.engine).has_table(self.table.name)
+
     def _insert(self):
         """INSERT ... ON CONFLICT DO NOTHING for this dialect."""
         name = self.engine.dialect.name

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.errors import HumanInputError
 from airflow_provider_human.client.models import AccountInfoV2, FeedbackResult, FeedbackStatus
-from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict
+from airflow_provider_human.reconciliation.outcomes import Verdict
 
 
 class ADState(StrEnum):
@@ -126,7 +127,8 @@ class DecisionPolicy:
         return {v.value: {s.value: self._cells[(v, s)].label for s in ADState} for v in Verdict}
 
 
-def ad_state(info: AccountInfoV2, outcome: CaseOutcome) -> ADState:
+def ad_state(info: AccountInfoV2, attack_type: AttackType) -> ADState:
+    """Account Defender's state for one attack type of one account."""
     if not info.exists:
         return ADState.UNKNOWN
-    return ADState.PENDING if outcome.attack_type in info.pending_attack_types() else ADState.NONE
+    return ADState.PENDING if attack_type in info.pending_attack_types() else ADState.NONE
