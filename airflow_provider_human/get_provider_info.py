@@ -100,11 +100,13 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "HUMAN Security",
                 "connection-type": "human",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
+                    "hidden-fields": ["schema", "login"],
                     "relabeling": {"password": "Server token", "host": "Base URL"},
                     "placeholders": {
                         "host": DEFAULT_BASE_URL,
                         "password": "Server token from Platform Settings > Applications",
+                        # Airflow 3.3's Test button needs a stored port (apache/airflow#73298), see docs.
+                        "port": "443",
                     },
                 },
                 "conn-fields": CONN_FIELDS,

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,55 +20,19 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from airflow_provider_human.testing.demo_cases import build_case_db
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo"
 TOKEN = "demo-server-token-not-secret"
 DAYS = ["2026-11-17", "2026-11-18", "2026-11-19"]
-
-# verdict x Account Defender state: every cell of the default decision table, per day
-CELLS = [
-    ("confirmed_fraud", "pending"), ("confirmed_fraud", "none"), ("confirmed_fraud", "unknown"),
-    ("legitimate", "pending"), ("legitimate", "none"), ("legitimate", "unknown"),
-    ("suspected_fraud", "pending"), ("suspected_fraud", "none"), ("suspected_fraud", "unknown"),
-]  # fmt: skip
-
-
-def build_case_db(path: Path) -> list[dict]:
-    """Cases for three days; returns the account states the fake API must hold."""
-    db = sqlite3.connect(path)
-    db.execute(
-        "CREATE TABLE case_outcomes (case_id TEXT, account_id TEXT, attack_type TEXT, verdict TEXT,"
-        " closed_at TEXT, comment TEXT)"
-    )
-    db.execute(
-        "CREATE TABLE identity_changes (identity_id TEXT, factor_name TEXT, email TEXT, metadata TEXT, changed_at TEXT)"
-    )
-    rows, accounts = [], []
-    for d, day in enumerate(DAYS):
-        for n in range(4):  # four accounts per cell per day
-            for c, (verdict, state) in enumerate(CELLS):
-                account = f"acct-{d}{c}{n}"
-                attack = "ato" if n % 2 else "fa"
-                rows.append((f"case-{d}-{c}-{n}", account, attack, verdict, f"{day}T{8 + c:02d}:{10 + n}:00Z", None))
-                if state != "unknown":
-                    incidents = [{"attack_type": attack, "risk_score": 0.7}] if state == "pending" else []
-                    accounts.append({"account_id": account, "incidents": incidents})
-        # an earlier verdict on the same account, superseded by the later one
-        rows.append((f"case-{d}-early", f"acct-{d}00", "fa", "legitimate", f"{day}T01:00:00Z", "first look"))
-    # broken rows: rejected with a reason, counted, and never block the valid ones
-    rows.append(("case-broken-1", None, "ato", "confirmed_fraud", f"{DAYS[1]}T12:00:00Z", None))
-    rows.append(("case-broken-2", "acct-x", "ato", "probably_fraud", f"{DAYS[2]}T13:00:00Z", None))
-    db.executemany("INSERT INTO case_outcomes VALUES (?, ?, ?, ?, ?, ?)", rows)
-    db.commit()
-    db.close()
-    return accounts
 
 
 def main() -> int:
     shutil.rmtree(DEMO, ignore_errors=True)
     home = DEMO / "airflow"
     home.mkdir(parents=True)
-    accounts = build_case_db(DEMO / "cases.sqlite")
+    accounts = build_case_db(DEMO / "cases.sqlite", DAYS)
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),

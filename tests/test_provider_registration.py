@@ -34,7 +34,7 @@ def test_connection_type_behaviour():
     assert conn["connection-type"] == "human" and conn["hook-name"] == "HUMAN Security"
     assert conn["hook-class-name"] == "airflow_provider_human.hooks.human.HumanHook"
     behaviour = conn["ui-field-behaviour"]
-    assert set(behaviour["hidden-fields"]) == {"schema", "port", "login"}
+    assert set(behaviour["hidden-fields"]) == {"schema", "login"}
     assert behaviour["relabeling"]["password"] == "Server token"
     assert behaviour["placeholders"]["host"] == "https://console.humansecurity.com"
 
@@ -65,7 +65,7 @@ def test_api_server_hook_meta_returns_the_form(api_client):
     assert meta["hook_name"] == "HUMAN Security"
     fields = meta["standard_fields"]
     assert fields["password"]["title"] == "Server token"
-    assert fields["login"]["hidden"] and fields["port"]["hidden"] and fields["url_schema"]["hidden"]
+    assert fields["login"]["hidden"] and fields["url_schema"]["hidden"] and not fields["port"]["hidden"]
     assert fields["host"]["placeholder"] == "https://console.humansecurity.com"
     extras = meta["extra_fields"]
     assert set(extras) == set(CONN_FIELDS)

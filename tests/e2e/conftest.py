@@ -1,0 +1,81 @@
+"""One real Airflow for the end-to-end module(s): started once, provisioned through REST, stopped by PID.
+
+Run with `make e2e` (part of `make test`). The fake HUMAN API runs in this process on
+127.0.0.1; the case database is a SQLite file every Airflow task reads through the
+`human_case_db` connection.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_human.testing.demo_cases import build_case_db
+from airflow_provider_human.testing.fake_api import FakeHumanAPI
+from tests.conftest import TOKEN
+from tests.e2e.stack import AirflowStack
+
+DAG_ID = "human_case_reconciliation"
+REST_DAYS = ["2026-11-10", "2026-11-11", "2026-11-12"]  # backfilled through POST /api/v2/backfills
+UI_DAYS = ["2026-11-14", "2026-11-15"]  # backfilled from the "Run Backfill" form in the browser
+ALL_DAYS = REST_DAYS + UI_DAYS
+
+
+@pytest.fixture(scope="session")
+def e2e_fake_api():
+    with FakeHumanAPI(token=TOKEN) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def case_db(tmp_path_factory, e2e_fake_api):
+    path = tmp_path_factory.mktemp("cases") / "cases.sqlite"
+    e2e_fake_api.seed_accounts(build_case_db(path, ALL_DAYS))
+    return path
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(tmp_path_factory):
+    stack = AirflowStack(tmp_path_factory.mktemp("airflow-home"))
+    try:
+        stack.start()
+        yield stack
+    finally:
+        killed = stack.stop()
+        leftovers = stack.alive()
+        if killed:
+            print(f"needed SIGKILL after 20 s: {killed}")
+        assert not leftovers, f"process groups still alive after stop: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def provisioned(airflow_stack, e2e_fake_api, case_db):
+    """What a user does first, through the REST API: connections, the pool, unpause the DAG."""
+    stack = airflow_stack
+    created = {
+        "human_default": stack.rest(
+            "POST",
+            "/connections",
+            expect=201,
+            json={
+                "connection_id": "human_default",
+                "conn_type": "human",
+                "host": e2e_fake_api.url,
+                "password": TOKEN,
+                "extra": '{"requests_per_second": 200}',
+            },
+        ),
+        "human_case_db": stack.rest(
+            "POST",
+            "/connections",
+            expect=201,
+            json={"connection_id": "human_case_db", "conn_type": "sqlite", "host": str(case_db)},
+        ),
+    }
+    stack.rest("POST", "/pools", expect=201, json={"name": "human_api", "slots": 4, "description": "HUMAN API calls"})
+    stack.wait_for(
+        f"{DAG_ID} to be parsed",
+        lambda: stack.api.get(f"{stack.base_url}/api/v2/dags/{DAG_ID}", timeout=10).status_code == 200,
+        timeout=180,
+    )
+    stack.rest("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
+    return created

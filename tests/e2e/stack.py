@@ -1,0 +1,185 @@
+"""A real Airflow on 127.0.0.1: api-server, scheduler, dag-processor and triggerer under a throwaway home.
+
+SQLite metadata database and LocalExecutor, as a user's laptop would run it. Every process
+is started in its own session and stopped by its PID (its process group, so the executor's
+and the api-server's children go too), also when a test fails half-way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AirflowStack:
+    """Start with `start()`, stop with `stop()`; `api` is a requests session on the REST API."""
+
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.api = requests.Session()
+        self.env = self._environment(extra_env or {})
+
+    def _environment(self, extra: dict[str, str]) -> dict[str, str]:
+        # Nothing from the calling shell's Airflow settings (the unit tests set some) leaks in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        from cryptography.fernet import Fernet
+
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.base_url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout: float = 240.0) -> AirflowStack:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.airflow("db", "migrate")
+        for component in COMPONENTS:
+            self._spawn(component)
+        self.wait_healthy(timeout)
+        return self
+
+    def _spawn(self, component: str) -> None:
+        with open(self.log_path(component), "wb") as log:  # the child keeps its own copy of the descriptor
+            self.processes[component] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", component],
+                env=self.env,
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def log_path(self, component: str) -> Path:
+        return self.home / f"{component}.out"
+
+    def stop(self) -> list[str]:
+        """SIGTERM each process group, SIGKILL what is left after 20 s; returns what had to be killed."""
+        killed = []
+        for proc in self.processes.values():
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for name, proc in self.processes.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                killed.append(name)
+            # the group's children (executor workers, uvicorn workers) must go as well
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        self.api.close()
+        return killed
+
+    def alive(self) -> list[int]:
+        """PIDs of this stack's process groups that still have a member."""
+        alive = []
+        for proc in self.processes.values():
+            try:
+                os.killpg(proc.pid, 0)
+                alive.append(proc.pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return alive
+
+    def wait_healthy(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            self._check_running()
+            try:
+                last = self.api.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
+                wanted = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                if all((last.get(k) or {}).get("status") == "healthy" for k in wanted):
+                    return last
+            except (requests.RequestException, ValueError) as exc:
+                last = exc
+            time.sleep(1)
+        raise TimeoutError(f"Airflow was not healthy after {timeout:.0f} s; last answer: {last}\n{self.tails()}")
+
+    def _check_running(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited with {proc.returncode}\n{self.tails()}")
+
+    def tails(self, lines: int = 40) -> str:
+        out = []
+        for component in self.processes:
+            text = self.log_path(component).read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"----- airflow {component} (last {lines} lines) -----\n" + "\n".join(text))
+        return "\n".join(out)
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def airflow(self, *args: str) -> subprocess.CompletedProcess:
+        run = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True)
+        if run.returncode:
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+        return run
+
+    def rest(self, method: str, path: str, expect: int | tuple[int, ...] = 200, **kwargs) -> dict:
+        """Call /api/v2; a status other than `expect` fails with the body, which says why."""
+        response = self.api.request(method, f"{self.base_url}/api/v2{path}", timeout=60, **kwargs)
+        expected = (expect,) if isinstance(expect, int) else expect
+        if response.status_code not in expected:
+            raise AssertionError(f"{method} {path} -> {response.status_code}: {response.text[:2000]}")
+        return response.json() if response.content else {}
+
+    def wait_for(self, what: str, check, timeout: float = 300.0, every: float = 2.0):
+        """Poll `check()` until it returns something truthy; time out with the processes' log tails."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            value = check()
+            if value:
+                return value
+            time.sleep(every)
+        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.tails()}")
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

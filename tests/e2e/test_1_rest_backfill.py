@@ -1,0 +1,163 @@
+"""A three-day backfill through Airflow's REST API on a real scheduler, then the same backfill again.
+
+The decision table is written out here on its own (not imported from the policy code) so a
+wrong policy fails this test instead of agreeing with itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+
+from airflow_provider_human.testing.demo_cases import ACCOUNTS_PER_CELL, CELLS, account_id, attack_type
+from tests.conftest import TOKEN
+from tests.e2e.conftest import ALL_DAYS, DAG_ID, REST_DAYS
+
+BATCH_SIZE = 1  # through dag_run_conf: every upload then carries exactly one account, which proves the conf arrived
+
+# (verdict, Account Defender state) -> (ledger decision, feedback (status, result) or None)
+DECISION_TABLE = {
+    ("confirmed_fraud", "pending"): ("true_positive", ("resolved", "resolved")),
+    ("confirmed_fraud", "none"): ("false_negative", ("resolved", "manually_identified_and_resolved")),
+    ("confirmed_fraud", "unknown"): ("skip", None),
+    ("legitimate", "pending"): ("false_positive", ("resolved", "no_attack")),
+    ("legitimate", "none"): ("consistent", None),
+    ("legitimate", "unknown"): ("skip", None),
+    ("suspected_fraud", "pending"): ("consistent", None),
+    ("suspected_fraud", "none"): ("false_negative", ("resolved", "manually_identified")),
+    ("suspected_fraud", "unknown"): ("skip", None),
+}
+
+pytestmark = pytest.mark.e2e
+
+
+def _runs(stack, run_type: str) -> list[dict]:
+    body = stack.rest("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 100})
+    return [r for r in body["dag_runs"] if r["run_type"] == run_type]
+
+
+def _backfill(stack, **extra) -> dict:
+    return stack.rest(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": DAG_ID,
+            "from_date": f"{REST_DAYS[0]}T00:00:00Z",
+            "to_date": f"{REST_DAYS[-1]}T00:00:00Z",
+            "dag_run_conf": {"batch_size": BATCH_SIZE},
+            "max_active_runs": 3,
+            **extra,
+        },
+    )
+
+
+def _wait_completed(stack, backfill_id: int) -> dict:
+    return stack.wait_for(
+        f"backfill {backfill_id} to complete",
+        lambda: (b := stack.rest("GET", f"/backfills/{backfill_id}"))["completed_at"] and b,
+        timeout=600,
+    )
+
+
+def _uploads(fake_api) -> Counter:
+    seen = Counter()
+    for entry in fake_api.requests("feedback"):
+        assert entry["status"] == 200, entry
+        body = entry["body"]
+        assert len(body["accountIds"]) <= BATCH_SIZE, body
+        for account in body["accountIds"]:
+            seen[(account, body["attackType"], body["status"], body.get("result"))] += 1
+    return seen
+
+
+def _ledger(case_db) -> dict[str, dict]:
+    db = sqlite3.connect(case_db)
+    db.row_factory = sqlite3.Row
+    try:
+        return {r["case_id"]: dict(r) for r in db.execute("SELECT * FROM human_feedback_ledger")}
+    finally:
+        db.close()
+
+
+def _rejects(case_db) -> set[tuple[str, str]]:
+    db = sqlite3.connect(case_db)
+    try:
+        return set(db.execute("SELECT case_id, reason FROM human_feedback_rejects"))
+    finally:
+        db.close()
+
+
+def test_connections_are_created_and_the_token_never_comes_back(provisioned, airflow_stack):
+    conn = airflow_stack.rest("GET", "/connections/human_default")
+    assert conn["conn_type"] == "human" and conn["password"] == "***"
+    assert TOKEN not in str(provisioned) and TOKEN not in str(conn)
+    assert airflow_stack.rest("GET", "/connections/human_case_db")["conn_type"] == "sqlite"
+
+
+def test_connection_test_endpoint_accepts_a_good_token_and_refuses_a_wrong_one(
+    provisioned, airflow_stack, e2e_fake_api
+):
+    body = {"connection_id": "human_check", "conn_type": "human", "host": e2e_fake_api.url, "password": TOKEN}
+    good = airflow_stack.rest("POST", "/connections/test", json=body)
+    assert good["status"] is True and "server token was accepted" in good["message"], good
+    bad = airflow_stack.rest("POST", "/connections/test", json={**body, "password": "wrong-token-123"})
+    assert bad["status"] is False and "refused the server token" in bad["message"], bad
+    assert "wrong-token-123" not in bad["message"] and TOKEN not in good["message"]
+
+
+def test_three_day_backfill_applies_the_decision_table_exactly_once(provisioned, airflow_stack, e2e_fake_api, case_db):
+    stack = airflow_stack
+    # Unpausing lets the scheduler start the latest interval's run; let it finish so the
+    # backfill is the only thing running (it holds no cases, so it sends nothing).
+    scheduled = stack.wait_for(
+        "the scheduled run to finish",
+        lambda: [r for r in _runs(stack, "scheduled") if r["state"] in ("success", "failed")],
+        timeout=300,
+    )
+    assert {r["state"] for r in scheduled} == {"success"}, scheduled
+    e2e_fake_api.clear_log()
+
+    backfill = _backfill(stack)
+    _wait_completed(stack, backfill["id"])
+    runs = sorted(_runs(stack, "backfill"), key=lambda r: r["data_interval_start"])
+    assert [r["state"] for r in runs] == ["success"] * 3, runs
+    for run, day in zip(runs, REST_DAYS, strict=True):
+        start = datetime.fromisoformat(run["data_interval_start"])
+        end = datetime.fromisoformat(run["data_interval_end"])
+        assert start == datetime.fromisoformat(f"{day}T00:00:00+00:00") and end - start == timedelta(days=1), run
+        assert run["conf"]["batch_size"] == BATCH_SIZE
+
+    expected_uploads, expected_decisions, expected_sent = Counter(), {}, set()
+    for d in (ALL_DAYS.index(day) for day in REST_DAYS):
+        for c, cell in enumerate(CELLS):
+            decision, feedback = DECISION_TABLE[cell]
+            for n in range(ACCOUNTS_PER_CELL):
+                expected_decisions[f"case-{d}-{c}-{n}"] = decision
+                if feedback:
+                    expected_sent.add(f"case-{d}-{c}-{n}")
+                    expected_uploads[(account_id(d, c, n), attack_type(n), *feedback)] += 1
+        expected_decisions[f"case-{d}-early"] = "superseded"
+
+    assert _uploads(e2e_fake_api) == expected_uploads  # each expected upload exactly once, nothing else
+    ledger = _ledger(case_db)
+    assert {case: row["decision"] for case, row in ledger.items()} == expected_decisions
+    assert {case for case, row in ledger.items() if row["state"] == "sent"} == expected_sent
+    assert {row["state"] for case, row in ledger.items() if case not in expected_sent} == {"noop"}
+    assert {case for case, _ in _rejects(case_db)} == {"case-broken-1", "case-broken-2"}
+    sent_before = len(e2e_fake_api.requests())
+
+    # The same three days again, re-running the completed runs: the ledger must make it a no-op.
+    again = _backfill(stack, reprocess_behavior="completed")
+    assert again["id"] != backfill["id"]
+    _wait_completed(stack, again["id"])
+    reruns = [r for r in _runs(stack, "backfill") if r["data_interval_start"][:10] in REST_DAYS]
+    assert [r["state"] for r in reruns] == ["success"] * 3, reruns
+    for run in reruns:  # the tasks really ran a second time
+        tis = stack.rest("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
+        assert {ti["task_id"]: ti["try_number"] for ti in tis}["reconcile_case_outcomes"] == 2, tis
+    assert len(e2e_fake_api.requests("feedback")) == sum(expected_uploads.values())
+    assert e2e_fake_api.requests()[sent_before:] == []  # not even a lookup: every outcome was decided already
+    assert _ledger(case_db) == ledger
