@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.debian import PackageUnavailable, apt_install
+
 
 class PostgresUnavailable(RuntimeError):
     """The server could not be installed or started on this machine."""
@@ -28,13 +30,10 @@ def find_bin_dir() -> Path | None:
 
 
 def install() -> None:
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise PostgresUnavailable("PostgreSQL is not installed and this user cannot apt-get install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-        if result.returncode != 0:
-            raise PostgresUnavailable(f"{' '.join(command)} failed: {result.stderr[-500:]}")
+    try:
+        apt_install("postgresql")
+    except PackageUnavailable as exc:
+        raise PostgresUnavailable(str(exc)) from exc
 
 
 def _free_port() -> int:

@@ -7,6 +7,8 @@ Run with `make e2e` (part of `make test`). The fake HUMAN API runs in this proce
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from airflow_provider_human.testing.demo_cases import build_case_db
@@ -36,15 +38,22 @@ def case_db(tmp_path_factory, e2e_fake_api):
 @pytest.fixture(scope="session")
 def airflow_stack(tmp_path_factory):
     stack = AirflowStack(tmp_path_factory.mktemp("airflow-home"))
+    # A SIGTERM (a CI time-out, a kill) must still run the teardown below instead of orphaning Airflow.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.start()
         yield stack
     finally:
+        signal.signal(signal.SIGTERM, previous)
         killed = stack.stop()
         leftovers = stack.alive()
         if killed:
             print(f"needed SIGKILL after 20 s: {killed}")
         assert not leftovers, f"process groups still alive after stop: {leftovers}"
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")

@@ -1,35 +1,16 @@
-"""A three-day backfill through Airflow's REST API on a real scheduler, then the same backfill again.
-
-The decision table is written out here on its own (not imported from the policy code) so a
-wrong policy fails this test instead of agreeing with itself.
-"""
+"""A three-day backfill through Airflow's REST API on a real scheduler, then the same backfill again."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
 
-from airflow_provider_human.testing.demo_cases import ACCOUNTS_PER_CELL, CELLS, account_id, attack_type
 from tests.conftest import TOKEN
-from tests.e2e.conftest import ALL_DAYS, DAG_ID, REST_DAYS
+from tests.e2e.conftest import DAG_ID, REST_DAYS
+from tests.e2e.expected import expected_for, ledger, rejected_cases, uploads
 
 BATCH_SIZE = 1  # through dag_run_conf: every upload then carries exactly one account, which proves the conf arrived
-
-# (verdict, Account Defender state) -> (ledger decision, feedback (status, result) or None)
-DECISION_TABLE = {
-    ("confirmed_fraud", "pending"): ("true_positive", ("resolved", "resolved")),
-    ("confirmed_fraud", "none"): ("false_negative", ("resolved", "manually_identified_and_resolved")),
-    ("confirmed_fraud", "unknown"): ("skip", None),
-    ("legitimate", "pending"): ("false_positive", ("resolved", "no_attack")),
-    ("legitimate", "none"): ("consistent", None),
-    ("legitimate", "unknown"): ("skip", None),
-    ("suspected_fraud", "pending"): ("consistent", None),
-    ("suspected_fraud", "none"): ("false_negative", ("resolved", "manually_identified")),
-    ("suspected_fraud", "unknown"): ("skip", None),
-}
 
 pytestmark = pytest.mark.e2e
 
@@ -60,34 +41,6 @@ def _wait_completed(stack, backfill_id: int) -> dict:
         lambda: (b := stack.rest("GET", f"/backfills/{backfill_id}"))["completed_at"] and b,
         timeout=600,
     )
-
-
-def _uploads(fake_api) -> Counter:
-    seen = Counter()
-    for entry in fake_api.requests("feedback"):
-        assert entry["status"] == 200, entry
-        body = entry["body"]
-        assert len(body["accountIds"]) <= BATCH_SIZE, body
-        for account in body["accountIds"]:
-            seen[(account, body["attackType"], body["status"], body.get("result"))] += 1
-    return seen
-
-
-def _ledger(case_db) -> dict[str, dict]:
-    db = sqlite3.connect(case_db)
-    db.row_factory = sqlite3.Row
-    try:
-        return {r["case_id"]: dict(r) for r in db.execute("SELECT * FROM human_feedback_ledger")}
-    finally:
-        db.close()
-
-
-def _rejects(case_db) -> set[tuple[str, str]]:
-    db = sqlite3.connect(case_db)
-    try:
-        return set(db.execute("SELECT case_id, reason FROM human_feedback_rejects"))
-    finally:
-        db.close()
 
 
 def test_connections_are_created_and_the_token_never_comes_back(provisioned, airflow_stack):
@@ -130,23 +83,14 @@ def test_three_day_backfill_applies_the_decision_table_exactly_once(provisioned,
         assert start == datetime.fromisoformat(f"{day}T00:00:00+00:00") and end - start == timedelta(days=1), run
         assert run["conf"]["batch_size"] == BATCH_SIZE
 
-    expected_uploads, expected_decisions, expected_sent = Counter(), {}, set()
-    for d in (ALL_DAYS.index(day) for day in REST_DAYS):
-        for c, cell in enumerate(CELLS):
-            decision, feedback = DECISION_TABLE[cell]
-            for n in range(ACCOUNTS_PER_CELL):
-                expected_decisions[f"case-{d}-{c}-{n}"] = decision
-                if feedback:
-                    expected_sent.add(f"case-{d}-{c}-{n}")
-                    expected_uploads[(account_id(d, c, n), attack_type(n), *feedback)] += 1
-        expected_decisions[f"case-{d}-early"] = "superseded"
-
-    assert _uploads(e2e_fake_api) == expected_uploads  # each expected upload exactly once, nothing else
-    ledger = _ledger(case_db)
-    assert {case: row["decision"] for case, row in ledger.items()} == expected_decisions
-    assert {case for case, row in ledger.items() if row["state"] == "sent"} == expected_sent
-    assert {row["state"] for case, row in ledger.items() if case not in expected_sent} == {"noop"}
-    assert {case for case, _ in _rejects(case_db)} == {"case-broken-1", "case-broken-2"}
+    expected = expected_for(REST_DAYS)
+    assert uploads(e2e_fake_api) == expected.uploads  # each expected upload exactly once, nothing else
+    assert {len(e["body"]["accountIds"]) for e in e2e_fake_api.requests("feedback")} == {BATCH_SIZE}
+    rows = ledger(case_db)
+    assert {case: row["decision"] for case, row in rows.items()} == expected.decisions
+    assert {case for case, row in rows.items() if row["state"] == "sent"} == expected.sent
+    assert {row["state"] for case, row in rows.items() if case not in expected.sent} == {"noop"}
+    assert rejected_cases(case_db) == {"case-broken-1", "case-broken-2"}
     sent_before = len(e2e_fake_api.requests())
 
     # The same three days again, re-running the completed runs: the ledger must make it a no-op.
@@ -158,6 +102,6 @@ def test_three_day_backfill_applies_the_decision_table_exactly_once(provisioned,
     for run in reruns:  # the tasks really ran a second time
         tis = stack.rest("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
         assert {ti["task_id"]: ti["try_number"] for ti in tis}["reconcile_case_outcomes"] == 2, tis
-    assert len(e2e_fake_api.requests("feedback")) == sum(expected_uploads.values())
+    assert len(e2e_fake_api.requests("feedback")) == sum(expected.uploads.values())
     assert e2e_fake_api.requests()[sent_before:] == []  # not even a lookup: every outcome was decided already
-    assert _ledger(case_db) == ledger
+    assert ledger(case_db) == rows
