@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench constraints clean
+.PHONY: demo ui test lint unit e2e docs screenshots bench constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,26 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) lint
-	$(BIN)/python -m pytest
+# The demo in a real Airflow UI on 127.0.0.1 (docs/getting-started.md); Ctrl-C stops it.
+ui: $(STAMP)
+	$(BIN)/python scripts/ui.py
+
+# Everything CI runs: lint, the unit and integration tests, a real Airflow end to end, the docs site.
+test: lint unit e2e docs
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest --ignore=tests/e2e
+
+# A real Airflow on 127.0.0.1 (api-server, scheduler, dag-processor, triggerer), REST and headless Chromium.
+e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# Re-take the UI screenshots the docs show (docs/img) from a fresh end-to-end run.
+screenshots: $(STAMP)
+	HUMAN_SCREENSHOT_DIR=docs/img $(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -43,4 +61,4 @@ constraints:
 	rm -rf .venv-constraints
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) .demo .ui .e2e site .pytest_cache .ruff_cache

@@ -36,7 +36,8 @@ class HumanAccountInfoOperator(HumanBaseOperator):
     :param fail_on_error: fail the task if any lookup failed (after writing the rest).
     :param max_xcom_results: without ``output_path``, refuse more ids than this (XCom is not a data store).
     :param max_workers: concurrent lookups; default from the connection.
-    :param human_conn_id: the ``human`` connection.
+
+    Like every HUMAN operator it also takes ``human_conn_id`` (see :class:`HumanBaseOperator`).
     """
 
     template_fields: Sequence[str] = ("account_ids", "attack_types", "days_range", "output_path")

@@ -15,7 +15,10 @@ from airflow_provider_human.hooks.human import HumanHook
 
 
 class HumanBaseOperator(BaseOperator):
-    """Base for HUMAN operators: builds one :class:`HumanHook` per task try and closes it after."""
+    """Base for HUMAN operators: builds one :class:`HumanHook` per task try and closes it after.
+
+    :param human_conn_id: the ``human`` connection (default ``human_default``).
+    """
 
     ui_color = "#1f2a44"
     ui_fgcolor = "#ffffff"

@@ -32,7 +32,8 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
     :param outcomes: per-account feedback, instead of the five arguments above (templated).
     :param batch_size: ids per request; default from the connection.
     :param dry_run: validate and plan, log the plan, send nothing.
-    :param human_conn_id: the ``human`` connection.
+
+    Like every HUMAN operator it also takes ``human_conn_id`` (see :class:`HumanBaseOperator`).
     """
 
     template_fields: Sequence[str] = (

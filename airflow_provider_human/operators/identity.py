@@ -28,7 +28,8 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
     :param updates: bulk form, instead of the three above (templated).
     :param fail_on_error: fail the task if any update failed (after applying the rest).
     :param max_workers: concurrent updates; default from the connection.
-    :param human_conn_id: the ``human`` connection.
+
+    Like every HUMAN operator it also takes ``human_conn_id`` (see :class:`HumanBaseOperator`).
     """
 
     template_fields: Sequence[str] = ("identity_id", "factors", "metadata", "updates")

@@ -8,14 +8,16 @@ Run with `make e2e` (part of `make test`). The fake HUMAN API runs in this proce
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
 from airflow_provider_human.testing.demo_cases import build_case_db
 from airflow_provider_human.testing.fake_api import FakeHumanAPI
+from airflow_provider_human.testing.local_airflow import AirflowStack
 from tests.conftest import TOKEN
-from tests.e2e.stack import AirflowStack
 
+ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "human_case_reconciliation"
 REST_DAYS = ["2026-11-10", "2026-11-11", "2026-11-12"]  # backfilled through POST /api/v2/backfills
 UI_DAYS = ["2026-11-14", "2026-11-15"]  # backfilled from the "Run Backfill" form in the browser
@@ -37,7 +39,7 @@ def case_db(tmp_path_factory, e2e_fake_api):
 
 @pytest.fixture(scope="session")
 def airflow_stack(tmp_path_factory):
-    stack = AirflowStack(tmp_path_factory.mktemp("airflow-home"))
+    stack = AirflowStack(tmp_path_factory.mktemp("airflow-home"), dags_folder=ROOT / "dags")
     # A SIGTERM (a CI time-out, a kill) must still run the teardown below instead of orphaning Airflow.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -17,9 +17,8 @@ import pytest
 from airflow_provider_human.get_provider_info import CONN_FIELDS
 from tests.conftest import TOKEN
 from tests.debian import PackageUnavailable, apt_install
-from tests.e2e.conftest import DAG_ID, UI_DAYS
+from tests.e2e.conftest import DAG_ID, ROOT, UI_DAYS
 from tests.e2e.expected import expected_for, ledger, uploads
-from tests.e2e.stack import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 DIALOG = "[data-scope=dialog][data-part=content]"

@@ -1,8 +1,9 @@
 """A real Airflow on 127.0.0.1: api-server, scheduler, dag-processor and triggerer under a throwaway home.
 
-SQLite metadata database and LocalExecutor, as a user's laptop would run it. Every process
-is started in its own session and stopped by its PID (its process group, so the executor's
-and the api-server's children go too), also when a test fails half-way.
+SQLite metadata database and LocalExecutor, as a user's laptop would run it; used by the
+end-to-end tests and by `make ui`. Every process is started in its own session and stopped
+by its PID (its process group, so the executor's and the api-server's children go too),
+also when a test fails half-way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -31,9 +31,12 @@ def free_port() -> int:
 class AirflowStack:
     """Start with `start()`, stop with `stop()`; `api` is a requests session on the REST API."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, dags_folder: Path, port: int | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.home = home
-        self.port = free_port()
+        self.dags_folder = dags_folder
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen] = {}
         self.api = requests.Session()
@@ -47,7 +50,7 @@ class AirflowStack:
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
@@ -83,7 +86,7 @@ class AirflowStack:
 
     def _spawn(self, component: str) -> None:
         with open(self.log_path(component), "wb") as log:  # the child keeps its own copy of the descriptor
-            self.processes[component] = subprocess.Popen(
+            self.processes[component] = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
                 [sys.executable, "-m", "airflow", component],
                 env=self.env,
                 cwd=self.home,
@@ -127,7 +130,7 @@ class AirflowStack:
         deadline = time.monotonic() + timeout
         last: object = None
         while time.monotonic() < deadline:
-            self._check_running()
+            self.check_running()
             try:
                 last = self.api.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
                 wanted = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -138,7 +141,7 @@ class AirflowStack:
             time.sleep(1)
         raise TimeoutError(f"Airflow was not healthy after {timeout:.0f} s; last answer: {last}\n{self.tails()}")
 
-    def _check_running(self) -> None:
+    def check_running(self) -> None:
         for name, proc in self.processes.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"airflow {name} exited with {proc.returncode}\n{self.tails()}")
@@ -153,7 +156,7 @@ class AirflowStack:
     # ---- helpers ---------------------------------------------------------------------------
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess:
-        run = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True)
+        run = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True)  # noqa: S603
         if run.returncode:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
         return run
@@ -170,7 +173,7 @@ class AirflowStack:
         """Poll `check()` until it returns something truthy; time out with the processes' log tails."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_running()
+            self.check_running()
             value = check()
             if value:
                 return value
