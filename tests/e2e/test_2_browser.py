@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from airflow_provider_human.get_provider_info import CONN_FIELDS
 from tests.conftest import TOKEN
@@ -41,8 +42,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def page(chromium):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="UTC")
         context.set_default_timeout(30_000)
@@ -80,6 +80,7 @@ def test_connection_form_shows_the_human_fields_and_the_test_succeeds(
     host.fill(e2e_fake_api.url)
     dialog.locator("input[name=port]").fill(str(e2e_fake_api.port))
     dialog.locator("input[name=password]").fill(TOKEN)
+    assert dialog.locator("input[name=password]").get_attribute("type") == "password"  # masked in the screenshot
     page.screenshot(path=shots / "connection-form.png")
 
     # Extras: every field with its label and its description.
