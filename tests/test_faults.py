@@ -41,7 +41,7 @@ def _reconcile(db, client, owner="daily/run-1/reconcile/-1"):
 def test_5000_outcomes_under_503s_429s_latency_spikes_and_resets(big_day, fake_api, make_client):
     fake_api.configure(
         failure_rate=0.3, failure_status=503,  # 30% of requests answered 503 before acting
-        # a server-side limit with Retry-After; a burst below the 16 workers makes 429s certain at any speed
+        # a server-side limit with Retry-After; a burst of half the 16 workers keeps 429s coming on a slow machine
         rate_limit_rps=400, rate_limit_burst=8, retry_after=1,
         latency_spike_ms=2000, latency_spike_rate=0.002,  # occasional 2 s stalls
         reset_rate=0.03,  # connections reset mid-response, after the server acted
