@@ -31,7 +31,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "max_retries": {
         "label": "Max retries",
-        "description": "Retries with exponential backoff for 429, 502/503/504 and connection failures.",
+        "description": (
+            "Retries with backoff: lookups and identity updates on 429/5xx and connection failures; "
+            "feedback uploads only on 429/503."
+        ),
         "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES, "minimum": 0},
     },
     "requests_per_second": {

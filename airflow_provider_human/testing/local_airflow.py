@@ -21,6 +21,12 @@ import requests
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
+# SQLite lets one writer in at a time and Python's driver gives up after 5 s, which Airflow
+# reports as 503 "Database is locked" (creating a backfill while the scheduler writes, say),
+# and a failed backfill creation can leave a half-made backfill behind. Waiting longer for
+# the lock avoids both. Read by Airflow through [database] sql_alchemy_connect_args.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -59,6 +65,7 @@ class AirflowStack:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": self.base_url,
@@ -66,7 +73,6 @@ class AirflowStack:
                 "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
                 "PYTHONUNBUFFERED": "1",
             }
@@ -163,11 +169,39 @@ class AirflowStack:
 
     def rest(self, method: str, path: str, expect: int | tuple[int, ...] = 200, **kwargs) -> dict:
         """Call /api/v2; a status other than `expect` fails with the body, which says why."""
-        response = self.api.request(method, f"{self.base_url}/api/v2{path}", timeout=60, **kwargs)
+        response = self.api.request(method, f"{self.base_url}/api/v2{path}", timeout=90, **kwargs)
         expected = (expect,) if isinstance(expect, int) else expect
         if response.status_code not in expected:
             raise AssertionError(f"{method} {path} -> {response.status_code}: {response.text[:2000]}")
         return response.json() if response.content else {}
+
+    def create_backfill(self, body: dict, attempts: int = 5) -> dict:
+        """POST /backfills, pressing again when SQLite refuses the write.
+
+        Airflow's metadata database is SQLite in WAL mode here: a transaction that read
+        before the scheduler committed cannot write afterwards, and SQLite says so at once
+        (no busy wait). Airflow answers 503 "Database is locked" (or 500 "Database error"
+        when it happens while writing the audit log) and says backfills on SQLite are not
+        supported under concurrent access. It removes a half-made backfill when it can;
+        when it cannot, the leftover would block every new backfill of the DAG (409), so it
+        is cancelled, as a user would from the UI, before trying again.
+        """
+        for _attempt in range(attempts):
+            response = self.api.post(f"{self.base_url}/api/v2/backfills", json=body, timeout=90)
+            if response.status_code == 200:
+                return response.json()
+            if not is_sqlite_refusal(response.status_code, response.text):
+                raise AssertionError(f"POST /backfills -> {response.status_code}: {response.text[:2000]}")
+            self.cancel_unfinished_backfills(body["dag_id"])
+            time.sleep(2)
+        raise AssertionError(f"POST /backfills was refused {attempts} times: {response.text[:500]}")
+
+    def cancel_unfinished_backfills(self, dag_id: str) -> list[int]:
+        backfills = self.rest("GET", "/backfills", params={"dag_id": dag_id})["backfills"]
+        stuck = [b["id"] for b in backfills if not b["completed_at"]]
+        for backfill_id in stuck:
+            self.rest("PUT", f"/backfills/{backfill_id}/cancel", expect=(200, 409))
+        return stuck
 
     def wait_for(self, what: str, check, timeout: float = 300.0, every: float = 2.0):
         """Poll `check()` until it returns something truthy; time out with the processes' log tails."""
@@ -179,6 +213,11 @@ class AirflowStack:
                 return value
             time.sleep(every)
         raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.tails()}")
+
+
+def is_sqlite_refusal(status: int, text: str) -> bool:
+    """Airflow's answers when SQLite refused a write (see AirflowStack.create_backfill)."""
+    return (status == 503 and "Database is locked" in text) or (status == 500 and "Database error" in text)
 
 
 def _signal_group(pid: int, sig: int) -> None:
