@@ -82,3 +82,13 @@ def test_port_field_is_honoured_when_host_has_none(monkeypatch, fake_api):
     conn = {"conn_type": "human", "host": "http://127.0.0.1", "port": fake_api.port, "password": TOKEN}
     monkeypatch.setenv("AIRFLOW_CONN_HUMAN_PORT", json.dumps(conn))
     assert HumanHook("human_port").settings.base_url == fake_api.url
+
+
+def test_uri_form_with_port_and_extras(monkeypatch):
+    """The URI form users put in secrets backends: bare host, port, extras as query parameters."""
+    uri = "human://:tok%2Fwith%2Bslash@console.humansecurity.com:443/?requests_per_second=15&max_workers=4"
+    monkeypatch.setenv("AIRFLOW_CONN_HUMAN_URI", uri)
+    settings = HumanHook("human_uri").settings
+    assert settings.base_url == "https://console.humansecurity.com:443"
+    assert settings.token == "tok/with+slash"
+    assert (settings.requests_per_second, settings.max_workers) == (15, 4)
