@@ -9,7 +9,6 @@ last seven days, the connections `human_default` and `human_case_db` and the poo
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from airflow_provider_human.testing.demo_cases import build_case_db
 from airflow_provider_human.testing.fake_api import FakeHumanAPI
-from airflow_provider_human.testing.local_airflow import AirflowStack
+from airflow_provider_human.testing.local_airflow import AirflowStack, stop_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".ui"
@@ -31,7 +30,7 @@ def main() -> int:
     HOME.mkdir()
     today = datetime.now(UTC).date()
     days = [(today - timedelta(days=n)).isoformat() for n in range(7, 0, -1)]
-    signal.signal(signal.SIGTERM, _interrupt)  # a kill stops Airflow too, like Ctrl-C
+    stop_on_sigterm()  # a kill stops Airflow too, like Ctrl-C
     with FakeHumanAPI(token=TOKEN) as fake:
         accounts = build_case_db(HOME / "cases.sqlite", days)
         fake.seed_accounts(accounts)
@@ -39,7 +38,7 @@ def main() -> int:
         try:
             print(f"==> starting Airflow under {stack.home} (about 20 s) ...", flush=True)
             stack.start()
-            _provision(stack, fake)
+            stack.provision_demo(fake.url, TOKEN, HOME / "cases.sqlite", requests_per_second=50)
             print(
                 f"""
 ==> Airflow UI: {stack.base_url}   (every user is an admin; nothing listens beyond 127.0.0.1)
@@ -57,21 +56,6 @@ def main() -> int:
         finally:
             stack.stop()
     return 0
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _provision(stack: AirflowStack, fake: FakeHumanAPI) -> None:
-    stack.rest("POST", "/connections", expect=201, json={
-        "connection_id": "human_default", "conn_type": "human", "host": fake.url, "port": fake.port,
-        "password": TOKEN, "extra": '{"requests_per_second": 50}',
-    })  # fmt: skip
-    stack.rest("POST", "/connections", expect=201, json={
-        "connection_id": "human_case_db", "conn_type": "sqlite", "host": str(HOME / "cases.sqlite"),
-    })  # fmt: skip
-    stack.rest("POST", "/pools", expect=201, json={"name": "human_api", "slots": 4, "description": "HUMAN API calls"})
 
 
 def _port() -> int | None:

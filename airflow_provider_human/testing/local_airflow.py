@@ -8,6 +8,7 @@ also when a test fails half-way.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -16,15 +17,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
-# SQLite lets one writer in at a time and Python's driver gives up after 5 s, which Airflow
-# reports as 503 "Database is locked" (creating a backfill while the scheduler writes, say),
-# and a failed backfill creation can leave a half-made backfill behind. Waiting longer for
-# the lock avoids both. Read by Airflow through [database] sql_alchemy_connect_args.
+# SQLite lets one writer in at a time and Python's driver stops waiting for the lock after
+# 5 s; waiting up to 60 s lets a busy scheduler finish instead of failing an API call. (The
+# refusals SQLite gives at once, without waiting, are handled by create_backfill.) Read by
+# Airflow through [database] sql_alchemy_connect_args.
 SQLITE_CONNECT_ARGS = {"timeout": 60}
 
 
@@ -175,6 +177,22 @@ class AirflowStack:
             raise AssertionError(f"{method} {path} -> {response.status_code}: {response.text[:2000]}")
         return response.json() if response.content else {}
 
+    def provision_demo(self, human_url: str, token: str, case_db: Path, requests_per_second: float) -> dict:
+        """What a user does first: the `human_default` and `human_case_db` connections, the `human_api` pool."""
+        created = {
+            "human_default": self.rest("POST", "/connections", expect=201, json={
+                "connection_id": "human_default", "conn_type": "human", "host": human_url, "password": token,
+                # the port too, or Airflow 3.3's Test Connection button answers Bad Request (docs/connection.md)
+                "port": urlsplit(human_url).port, "extra": json.dumps({"requests_per_second": requests_per_second}),
+            }),
+            "human_case_db": self.rest("POST", "/connections", expect=201, json={
+                "connection_id": "human_case_db", "conn_type": "sqlite", "host": str(case_db),
+            }),
+        }  # fmt: skip
+        pool = {"name": "human_api", "slots": 4, "description": "HUMAN API calls"}
+        self.rest("POST", "/pools", expect=201, json=pool)
+        return created
+
     def create_backfill(self, body: dict, attempts: int = 5) -> dict:
         """POST /backfills, pressing again when SQLite refuses the write.
 
@@ -213,6 +231,15 @@ class AirflowStack:
                 return value
             time.sleep(every)
         raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.tails()}")
+
+
+def stop_on_sigterm() -> object:
+    """Make SIGTERM raise KeyboardInterrupt, so `finally: stack.stop()` runs on a kill too; returns the old handler."""
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def is_sqlite_refusal(status: int, text: str) -> bool:

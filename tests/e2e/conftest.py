@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_human.testing.demo_cases import build_case_db
 from airflow_provider_human.testing.fake_api import FakeHumanAPI
-from airflow_provider_human.testing.local_airflow import AirflowStack
+from airflow_provider_human.testing.local_airflow import AirflowStack, stop_on_sigterm
 from tests.conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def case_db(tmp_path_factory, e2e_fake_api):
 def airflow_stack(tmp_path_factory):
     stack = AirflowStack(tmp_path_factory.mktemp("airflow-home"), dags_folder=ROOT / "dags")
     # A SIGTERM (a CI time-out, a kill) must still run the teardown below instead of orphaning Airflow.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = stop_on_sigterm()
     try:
         stack.start()
         yield stack
@@ -54,35 +54,11 @@ def airflow_stack(tmp_path_factory):
         assert not leftovers, f"process groups still alive after stop: {leftovers}"
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @pytest.fixture(scope="session")
 def provisioned(airflow_stack, e2e_fake_api, case_db):
     """What a user does first, through the REST API: connections, the pool, unpause the DAG."""
     stack = airflow_stack
-    created = {
-        "human_default": stack.rest(
-            "POST",
-            "/connections",
-            expect=201,
-            json={
-                "connection_id": "human_default",
-                "conn_type": "human",
-                "host": e2e_fake_api.url,
-                "password": TOKEN,
-                "extra": '{"requests_per_second": 200}',
-            },
-        ),
-        "human_case_db": stack.rest(
-            "POST",
-            "/connections",
-            expect=201,
-            json={"connection_id": "human_case_db", "conn_type": "sqlite", "host": str(case_db)},
-        ),
-    }
-    stack.rest("POST", "/pools", expect=201, json={"name": "human_api", "slots": 4, "description": "HUMAN API calls"})
+    created = stack.provision_demo(e2e_fake_api.url, TOKEN, case_db, requests_per_second=200)
     stack.wait_for(
         f"{DAG_ID} to be parsed",
         lambda: stack.api.get(f"{stack.base_url}/api/v2/dags/{DAG_ID}", timeout=10).status_code == 200,
