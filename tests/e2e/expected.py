@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from airflow_provider_human.testing.demo_cases import ACCOUNTS_PER_CELL, CELLS, account_id, attack_type
 from tests.e2e.conftest import ALL_DAYS
+from tests.reconciliation.test_engine import uploads  # noqa: F401 - (account, attackType, status, result) counts
 
 # (verdict, Account Defender state) -> (ledger decision, feedback (status, result) or None)
 DECISION_TABLE = {
@@ -51,15 +52,8 @@ def expected_for(days: list[str]) -> Expected:
     return expected
 
 
-def uploads(fake_api) -> Counter:
-    """(account, attackType, status, result) -> how many times the fake HUMAN API accepted it."""
-    seen = Counter()
-    for entry in fake_api.requests("feedback"):
-        assert entry["status"] == 200, entry
-        body = entry["body"]
-        for account in body["accountIds"]:
-            seen[(account, body["attackType"], body["status"], body.get("result"))] += 1
-    return seen
+def every_upload_accepted(fake_api) -> bool:
+    return {entry["status"] for entry in fake_api.requests("feedback")} <= {200}
 
 
 def ledger(case_db) -> dict[str, dict]:

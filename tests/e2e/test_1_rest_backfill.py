@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import TOKEN
 from tests.e2e.conftest import DAG_ID, REST_DAYS
-from tests.e2e.expected import expected_for, ledger, rejected_cases, uploads
+from tests.e2e.expected import every_upload_accepted, expected_for, ledger, rejected_cases, uploads
 
 BATCH_SIZE = 1  # through dag_run_conf: every upload then carries exactly one account, which proves the conf arrived
 
@@ -82,6 +82,7 @@ def test_three_day_backfill_applies_the_decision_table_exactly_once(provisioned,
         assert run["conf"]["batch_size"] == BATCH_SIZE
 
     expected = expected_for(REST_DAYS)
+    assert every_upload_accepted(e2e_fake_api)
     assert uploads(e2e_fake_api) == expected.uploads  # each expected upload exactly once, nothing else
     assert {len(e["body"]["accountIds"]) for e in e2e_fake_api.requests("feedback")} == {BATCH_SIZE}
     rows = ledger(case_db)

@@ -21,7 +21,7 @@ from airflow_provider_human.get_provider_info import CONN_FIELDS
 from tests.conftest import TOKEN
 from tests.debian import PackageUnavailable, apt_install
 from tests.e2e.conftest import DAG_ID, ROOT, UI_DAYS
-from tests.e2e.expected import expected_for, ledger, uploads
+from tests.e2e.expected import every_upload_accepted, expected_for, ledger, uploads
 
 CHROMIUM = "/usr/bin/chromium"
 DIALOG = "[data-scope=dialog][data-part=content]"
@@ -166,6 +166,7 @@ def test_backfill_two_days_from_the_run_backfill_form(provisioned, airflow_stack
 
     # What the two runs did, checked outside the UI.
     expected = expected_for(UI_DAYS)
+    assert every_upload_accepted(e2e_fake_api)
     sent = uploads(e2e_fake_api)
     assert {key: count for key, count in sent.items() if key[0] in expected.accounts} == expected.uploads
     decided = {case: row["decision"] for case, row in ledger(case_db).items() if case in expected.decisions}
