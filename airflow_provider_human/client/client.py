@@ -21,9 +21,11 @@ from airflow_provider_human.client.concurrency import bounded_map
 from airflow_provider_human.client.errors import (
     HumanAPIError,
     HumanAuthError,
+    HumanConfigError,
     HumanConnectionError,
     HumanError,
     HumanFeedbackInDoubtError,
+    HumanInDoubtError,
     HumanInputError,
     HumanResponseError,
     error_for_status,
@@ -45,8 +47,10 @@ from airflow_provider_human.client.models import (
 )
 from airflow_provider_human.client.rate_limit import RateLimiter
 from airflow_provider_human.client.retry import (
+    NOT_APPLIED_STATUSES,
     RETRYABLE_STATUSES_IDEMPOTENT,
-    RETRYABLE_STATUSES_POST,
+    RETRYABLE_STATUSES_NOT_APPLIED,
+    RawAnswer,
     RetryableOutcome,
     failed_before_sending,
     make_retrying,
@@ -170,8 +174,17 @@ class HumanClient:
         """
         if not batch.account_ids:
             raise HumanInputError("account_ids", [], "a feedback batch needs at least one account id")
-        self.request("POST", FEEDBACK_PATH, json_body=batch.to_body(), feedback_batch=batch)
-        return 200
+        try:
+            return self.request("POST", FEEDBACK_PATH, json_body=batch.to_body(), idempotent=False).status_code
+        except HumanInDoubtError as exc:
+            raise HumanFeedbackInDoubtError(
+                exc.message + "; the feedback may or may not have been applied",
+                batch=batch,
+                status_code=exc.status_code,
+                api_message=exc.api_message,
+                method=exc.method,
+                path=exc.path,
+            ) from None
 
     def upload_feedback(
         self,
@@ -269,6 +282,8 @@ class HumanClient:
             )
         except HumanConnectionError as exc:
             return False, exc.message
+        except HumanConfigError as exc:
+            return False, str(exc)
         except HumanAPIError as exc:
             return False, f"HUMAN at {base} answered an unexpected error: {exc}"
         return True, f"Connected to HUMAN at {base}: the server token was accepted."
@@ -283,12 +298,16 @@ class HumanClient:
         params: dict[str, Any] | list[tuple[str, Any]] | None = None,
         json_body: Any = None,
         base_url: str | None = None,
-        feedback_batch: FeedbackRequest | None = None,
+        idempotent: bool = True,
         max_retries: int | None = None,
     ) -> Any:
-        """Send one logical request with rate limiting and retries; return the decoded JSON body.
+        """Send one logical request with rate limiting and retries.
 
-        ``feedback_batch`` marks a non-idempotent feedback POST (see :mod:`.retry`).
+        Idempotent requests return the decoded JSON body and are retried on any transient
+        failure. A non-idempotent request (the feedback POST) returns a :class:`RawAnswer`:
+        any 2xx means applied, whatever its body; it is retried only on answers that come
+        before HUMAN acts (429, or a connection that never opened); every other failure after
+        the body may have arrived raises :class:`HumanInDoubtError` (docs/errors.md has the table).
         """
         url = (base_url or self.settings.base_url) + path
         retries = self.settings.max_retries if max_retries is None else max_retries
@@ -317,71 +336,69 @@ class HumanClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._attempt(method, url, path, params, json_body, feedback_batch)
+                    response = self._send_once(method, url, path, params, json_body, idempotent)
+                    if not idempotent:
+                        return RawAnswer(response.status_code, response.content)
+                    return self._decode(response, method, path)
         except RetryableOutcome as final:
             raise final.error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        params: Any,
-        json_body: Any,
-        feedback_batch: FeedbackRequest | None,
-    ) -> Any:
-        is_post = feedback_batch is not None
+    def _send_once(
+        self, method: str, url: str, path: str, params: Any, json_body: Any, idempotent: bool
+    ) -> requests.Response:
+        """One attempt: a 2xx response, or the exception that says what the failure means."""
         self.rate_limiter.acquire()
         try:
             response = self.session.request(
                 method, url, params=params, json=json_body, timeout=self.settings.timeout, allow_redirects=False
             )
-        except requests.exceptions.SSLError as exc:
-            raise HumanConnectionError(
-                f"TLS verification failed for {_host(url)}: {_short(exc)}", method=method, path=path
-            ) from None
         except requests.exceptions.RequestException as exc:
-            before = failed_before_sending(exc)
-            if isinstance(exc, requests.exceptions.Timeout) and not before:
-                message = f"HUMAN did not answer within {self.settings.timeout} s"
-            elif before:
-                message = f"Could not reach HUMAN at {_host(url)} ({_short(exc)})"
-            else:
-                message = f"Connection to HUMAN at {_host(url)} failed mid-request ({_short(exc)})"
-            if is_post and not before:
-                raise HumanFeedbackInDoubtError(
-                    message + "; the feedback may or may not have been applied",
-                    batch=feedback_batch,  # type: ignore[arg-type]
-                    method=method,
-                    path=path,
-                ) from None
-            raise RetryableOutcome(HumanConnectionError(message, method=method, path=path)) from None
-
+            raise self._transport_error(exc, method, url, path, idempotent) from None
+        except ValueError:
+            # requests refuses header values it cannot send and quotes them: the token would show.
+            raise HumanConfigError(
+                "The request could not be built (a header value, such as the server token, holds characters "
+                "HTTP does not allow); the value is not shown"
+            ) from None
         status = response.status_code
         if 200 <= status < 300:
-            return self._decode(response, method, path)
-
+            return response
         api_message = self._api_message(response)
         retry_after = None
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), cap=self.settings.max_retry_after)
             self.rate_limiter.notify_rate_limited(retry_after)
-        retryable = RETRYABLE_STATUSES_POST if is_post else RETRYABLE_STATUSES_IDEMPOTENT
-        if is_post and status >= 500 and status not in retryable:
-            raise HumanFeedbackInDoubtError(
-                f"HUMAN answered {status} to a feedback upload; it may or may not have been applied",
-                batch=feedback_batch,  # type: ignore[arg-type]
-                status_code=status,
-                api_message=api_message,
-                method=method,
-                path=path,
-            )
-        error_cls = error_for_status(status)
-        error = error_cls(_describe(status), status_code=status, api_message=api_message, method=method, path=path)
-        if status in retryable:
+        description = _describe(status)
+        if not idempotent and status not in NOT_APPLIED_STATUSES:
+            raise HumanInDoubtError(
+                f"HUMAN answered {status} to a request it may already have acted on",
+                status_code=status, api_message=api_message, method=method, path=path,
+            )  # fmt: skip
+        error = error_for_status(status)(
+            description, status_code=status, api_message=api_message, method=method, path=path
+        )
+        if status in (RETRYABLE_STATUSES_IDEMPOTENT if idempotent else RETRYABLE_STATUSES_NOT_APPLIED):
             raise RetryableOutcome(error, retry_after)
         raise error
+
+    def _transport_error(
+        self, exc: requests.exceptions.RequestException, method: str, url: str, path: str, idempotent: bool
+    ) -> Exception:
+        """Map a failure without an HTTP answer: retryable when safe, else in doubt (never carries headers)."""
+        before = failed_before_sending(exc)
+        if isinstance(exc, requests.exceptions.SSLError):
+            message = f"TLS verification failed for {_host(url)}: {self.scrub(_short(exc))}"
+            return HumanConnectionError(message, method=method, path=path)  # the handshake came first: nothing sent
+        if isinstance(exc, requests.exceptions.Timeout) and not before:
+            message = f"HUMAN did not answer within {self.settings.timeout} s"
+        elif before:
+            message = f"Could not reach HUMAN at {_host(url)} ({self.scrub(_short(exc))})"
+        else:
+            message = f"Connection to HUMAN at {_host(url)} failed mid-request ({self.scrub(_short(exc))})"
+        if not idempotent and not before:
+            return HumanInDoubtError(message, method=method, path=path)
+        return RetryableOutcome(HumanConnectionError(message, method=method, path=path))
 
     def _decode(self, response: requests.Response, method: str, path: str) -> Any:
         if not response.content:

@@ -112,7 +112,11 @@ class HumanResponseError(HumanAPIError):
     """The API answered 2xx with a body that does not match the documented shape."""
 
 
-class HumanFeedbackInDoubtError(HumanAPIError):
+class HumanInDoubtError(HumanAPIError):
+    """A non-idempotent request failed after its body may have reached HUMAN: applied or not, nobody knows."""
+
+
+class HumanFeedbackInDoubtError(HumanInDoubtError):
     """A feedback upload failed after its body may have reached HUMAN.
 
     The server may or may not have applied it, so it is not resent blindly: a repeated

@@ -95,7 +95,6 @@ class AccountInfoV1(_Response):
     is_under_attack: bool = False
     risk_score: int | None = Field(default=None, ge=0, le=100)
     is_manually_created: bool = False
-    exists: bool | None = None
 
 
 class IncidentAdditional(_Response):

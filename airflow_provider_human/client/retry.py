@@ -1,8 +1,9 @@
 """When to retry a request, and how long to wait.
 
 GET and PUT are idempotent, so any transient failure is retried. The feedback POST is
-retried only when HUMAN cannot have acted on it; every other failure after the body may
-have arrived is reported as *in doubt* so the caller can verify instead of resending.
+retried only when HUMAN cannot have acted on it (429, or a connection that never opened);
+every other failure after the body may have arrived is reported as *in doubt* so the
+caller can verify instead of resending. docs/errors.md gives the table and its reasons.
 """
 
 from __future__ import annotations
@@ -17,8 +18,19 @@ import tenacity
 from urllib3.exceptions import NewConnectionError
 
 RETRYABLE_STATUSES_IDEMPOTENT = frozenset({429, 500, 502, 503, 504})
-# 429 and 503 mean the request was turned away, not processed: safe to resend a POST.
-RETRYABLE_STATUSES_POST = frozenset({429, 503})
+# Answers that come before HUMAN acts on a request (auth, rate limit, validation): a
+# non-idempotent request that got one was not applied. Every other non-2xx may come after.
+NOT_APPLIED_STATUSES = frozenset({400, 401, 403, 429})
+# Of those, the one worth waiting out: resending after a 429 cannot apply anything twice.
+RETRYABLE_STATUSES_NOT_APPLIED = frozenset({429})
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """A 2xx answer to a non-idempotent request: applied, whatever the body says (or fails to say)."""
+
+    status_code: int
+    content: bytes
 
 
 def parse_retry_after(value: str | None, *, cap: float, now: datetime | None = None) -> float | None:

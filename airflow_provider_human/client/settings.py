@@ -39,7 +39,15 @@ class ClientSettings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.token, str) or not self.token.strip():
-            raise HumanConfigError("A HUMAN server token is required (the connection's password).")
+            raise HumanConfigError("A HUMAN server token is required (the connection's Server token field).")
+        # Tokens pasted from a console or made with `echo` often end in a newline: strip it. Anything
+        # else unprintable cannot be a token, and requests would echo it in its header error.
+        object.__setattr__(self, "token", self.token.strip())
+        if any(not ch.isprintable() or ch.isspace() for ch in self.token):
+            raise HumanConfigError(
+                "The HUMAN server token contains whitespace or control characters inside it "
+                f"({len(self.token)} characters; not shown): paste the token again."
+            )
         object.__setattr__(self, "base_url", validate_base_url(self.base_url, "host"))
         ident = self.identity_base_url or self.base_url
         object.__setattr__(self, "identity_base_url", validate_base_url(ident, "identity_base_url"))

@@ -83,6 +83,18 @@ class FakeConfig:
     override_status: int = 200
     override_body: Any = None
     revoke_after_feedback: int = 0  # revoke every token after this many accepted uploads (0 = never)
+    # Feedback uploads that are APPLIED and then answered badly (what a gateway in front of HUMAN can do):
+    # "status" answers after_apply_status, "non_json" a 200 whose body is the text OK, "stall" answers
+    # only after stall_seconds (the client times out first). after_apply_limit caps how many (0 = all).
+    after_apply: str | None = None
+    after_apply_status: int = 503
+    after_apply_rate: float = 1.0
+    after_apply_limit: int = 0
+    stall_seconds: float = 5.0
+    # Hold feedback uploads "before_apply" or "after_apply" until release() (crash tests kill the client then).
+    hold_feedback: str | None = None
+    # v2 incident names per attack type; incidents seeded with any other type are shown under their own name.
+    v2_incident_names: dict[str, str] | None = None
     seed: int | None = None
 
     def update(self, values: dict[str, Any]) -> None:
@@ -91,6 +103,10 @@ class FakeConfig:
             if key not in known:
                 raise ValueError(f"unknown fake API knob {key!r}; known: {sorted(known)}")
             setattr(self, key, value)
+        if self.after_apply not in (None, "status", "non_json", "stall"):
+            raise ValueError(f"after_apply={self.after_apply!r}: use status, non_json or stall")
+        if self.hold_feedback not in (None, "before_apply", "after_apply"):
+            raise ValueError(f"hold_feedback={self.hold_feedback!r}: use before_apply or after_apply")
 
 
 @dataclass
@@ -136,6 +152,11 @@ class FakeState:
         self.in_flight = 0
         self.max_in_flight = 0
         self.feedback_accepted = 0
+        self.after_apply_done = 0
+        #: Every feedback effect HUMAN applied, one entry per account: what tests count.
+        self.effects: list[dict[str, Any]] = []
+        self.released = threading.Event()
+        self.release_applies = True
 
     def reset(self) -> None:
         with self.lock:
@@ -143,6 +164,8 @@ class FakeState:
             self.accounts.clear()
             self.identities.clear()
             self.log.clear()
+            self.effects.clear()
+            self.after_apply_done = 0
             self.random = random.Random()
 
     def configure(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -342,13 +365,60 @@ class FakeHandler(BaseHTTPRequestHandler):
             entry["status"] = 400
             self._send(400, {"result": False, "content": "Body is not valid JSON"})
             return
+        if kind == "feedback" and config.hold_feedback == "before_apply" and not self._held(entry, "before_apply"):
+            return
         status, response = getattr(self, f"_handle_{kind}")(ident, query, body, config)
         entry["status"] = status
+        if kind == "feedback" and status < 300:
+            entry["applied"] = True
+            if config.hold_feedback == "after_apply":
+                self._held(entry, "after_apply")
+            if self._answer_after_apply(entry, config):
+                return
         if faulty and status < 300 and self.state.chance(config.reset_rate):
             entry["reset"] = True
             self._reset_connection()
             return
         self._send(status, response)
+
+    def _held(self, entry: dict[str, Any], where: str) -> bool:
+        """Wait for :meth:`FakeHumanAPI.release`; False when released without applying (the upload is dropped)."""
+        with self.state.lock:
+            entry["held"] = where
+            entry["waiting"] = True
+        self.state.released.wait()
+        with self.state.lock:
+            entry["waiting"] = False
+        if where == "before_apply" and not self.state.release_applies:
+            entry["status"] = "dropped"
+            self.close_connection = True
+            return False
+        return True
+
+    def _answer_after_apply(self, entry: dict[str, Any], config: FakeConfig) -> bool:
+        """The upload is applied; answer it the way ``after_apply`` says. True when answered here."""
+        if config.after_apply is None or not self.state.chance(config.after_apply_rate):
+            return False
+        with self.state.lock:
+            if config.after_apply_limit and self.state.after_apply_done >= config.after_apply_limit:
+                return False
+            self.state.after_apply_done += 1
+        entry["after_apply"] = config.after_apply
+        if config.after_apply == "status":
+            entry["status"] = config.after_apply_status
+            phrase = HTTPStatus(config.after_apply_status).phrase
+            self._send(config.after_apply_status, {"result": False, "content": phrase})
+        elif config.after_apply == "non_json":
+            payload = b"OK"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        else:  # stall: the effect is there, the answer comes too late for the client
+            time.sleep(config.stall_seconds)
+            self._send(200, {})
+        return True
 
     def _route(self, method: str, path: str) -> tuple[str, str | None] | None:
         if method == "POST" and path == FEEDBACK_PATH:
@@ -404,8 +474,8 @@ class FakeHandler(BaseHTTPRequestHandler):
                 return 400, {"result": False, "content": f"Invalid value: attack_types.{index}"}
         with self.state.lock:
             account = self.state.accounts.get(account_id)
-            if account is None or not account.exists:
-                return 200, {"account_id": account_id, "is_under_attack": False, "risk_score": 0, "exists": False}
+            if account is None or not account.exists:  # v1 has no "exists": unknown looks like never attacked
+                return 200, {"account_id": account_id, "is_under_attack": False, "risk_score": 0}
             wanted = set(requested) or ATTACK_TYPES
             candidates = [i for i in account.incidents if i.attack_type in wanted]
             pending = [i for i in candidates if i.status == "pending"]
@@ -415,7 +485,6 @@ class FakeHandler(BaseHTTPRequestHandler):
             "account_id": account_id,
             "is_under_attack": bool(pending),
             "risk_score": round(best.risk_score * 100) if best else 0,
-            "exists": True,
         }
         if best is not None and best.is_manually_created:
             response["is_manually_created"] = True
@@ -430,6 +499,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             if account is None or not account.exists:
                 return 200, {"account_id": account_id, "exists": False}
             pending = account.pending()
+            names = {**V2_NAMES, **(config.v2_incident_names or {})}
             response: dict[str, Any] = {
                 "account_id": account_id,
                 "exists": True,
@@ -442,7 +512,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             if pending:
                 response["active_incidents"] = [
                     {
-                        "attack_type": V2_NAMES[i.attack_type],
+                        "attack_type": names.get(i.attack_type, i.attack_type),
                         "event_type": "single",
                         "risk_score": i.risk_score,
                         "is_manually_created": i.is_manually_created,
@@ -472,6 +542,10 @@ class FakeHandler(BaseHTTPRequestHandler):
                      "comment": body.get("comment"), "time": _now_iso()}
                 )  # fmt: skip
                 _apply_feedback(account, attack, status, result)
+                self.state.effects.append(
+                    {"account_id": account_id, "attackType": body["attackType"], "status": status,
+                     "result": result, "time": time.time()}
+                )  # fmt: skip
             self.state.feedback_accepted += 1
             if config.revoke_after_feedback and self.state.feedback_accepted >= config.revoke_after_feedback:
                 self.state.tokens.clear()  # the token is revoked from now on
@@ -511,6 +585,13 @@ class FakeHandler(BaseHTTPRequestHandler):
         elif path == "/_fake/requests" and method == "DELETE":
             with state.lock:
                 state.log.clear()
+            self._send(200, {})
+        elif path == "/_fake/effects" and method == "GET":
+            with state.lock:
+                self._send(200, {"effects": list(state.effects)})
+        elif path == "/_fake/release" and method == "POST":
+            state.release_applies = bool((body or {}).get("apply", True))
+            state.released.set()
             self._send(200, {})
         elif path == "/_fake/reset" and method == "POST":
             state.reset()
@@ -714,6 +795,21 @@ class FakeHumanAPI:
     def requests(self, kind: str | None = None) -> list[dict[str, Any]]:
         with self.state.lock:
             return [dict(e) for e in self.state.log if kind is None or e.get("kind") == kind]
+
+    def effects(self) -> list[dict[str, Any]]:
+        """Every feedback effect applied so far, one entry per account (what exactly-once is judged by)."""
+        with self.state.lock:
+            return [dict(e) for e in self.state.effects]
+
+    def held(self) -> list[dict[str, Any]]:
+        """Feedback requests waiting in a ``hold_feedback`` hold."""
+        with self.state.lock:
+            return [dict(e) for e in self.state.log if e.get("waiting")]
+
+    def release(self, *, apply: bool = True) -> None:
+        """Let held uploads go on; ``apply=False`` drops the ones held before applying (never applied)."""
+        self.state.release_applies = apply
+        self.state.released.set()
 
     def clear_log(self) -> None:
         with self.state.lock:
