@@ -38,12 +38,18 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
     :param batch_size: account ids per upload (templated; default: the connection's).
     :param max_reject_ratio: fail before deciding anything above this share of rejected rows (templated).
     :param dry_run: plan and report; upload nothing, write no ledger rows (templated).
-    :param reprocess: forget earlier decisions in this interval and decide again (templated).
+    :param reprocess: decide again this interval's outcomes that were decided but not sent (templated);
+        sent ones stay sent, and a retry of the same run repeats nothing.
     :param per_case_comments: send each case's comment (more requests) instead of one per run.
     :param policy: decision table overrides, e.g. ``{"confirmed_fraud": {"unknown": "resolved/manually_identified"}}``.
     :param reports_dir: where JSON and Markdown reports go (templated; local or object storage).
     :param shard_index: with ``shard_count``, handle only this shard of accounts (for ``.expand``).
     :param shard_count: number of shards the day's accounts are split into.
+    :param lease_seconds: how long this try's outcomes stay reserved without a heartbeat (a crashed
+        try's outcomes are taken over this long after it died).
+    :param wait_for_others_seconds: how long to wait for outcomes of this interval held by another
+        live run before failing for retry.
+    :param verify_after_seconds: how long after an in-doubt upload its account is looked up.
     """
 
     template_fields: Sequence[str] = (
@@ -84,7 +90,9 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         reports_dir: str | None = None,
         shard_index: int | str | None = None,
         shard_count: int | str | None = None,
-        lease_seconds: float = 3600.0,
+        lease_seconds: float = 120.0,
+        wait_for_others_seconds: float = 180.0,
+        verify_after_seconds: float = 60.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,6 +115,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.shard_index = shard_index
         self.shard_count = shard_count
         self.lease_seconds = lease_seconds
+        self.wait_for_others_seconds = wait_for_others_seconds
+        self.verify_after_seconds = verify_after_seconds
 
     def run(self, context: Any) -> dict[str, Any]:
         start = self._moment(self.interval_start, context, "data_interval_start", "interval_start")
@@ -118,6 +128,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             reprocess=as_bool(self.reprocess, "reprocess"),
             per_case_comments=as_bool(self.per_case_comments, "per_case_comments"),
             shard=self._shard(),
+            wait_for_others_seconds=self.wait_for_others_seconds,
+            verify_after_seconds=self.verify_after_seconds,
         )
         policy = DecisionPolicy(self.policy or None)
         source = (
@@ -132,15 +144,12 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             lease_seconds=self.lease_seconds,
         )
         reconciler = Reconciler(self.hook.client, source, ledger, policy=policy, settings=settings)
-        try:
-            report = reconciler.run(start, end, owner=_owner(context, self.task_id))
-        finally:
-            partial = getattr(reconciler, "report", None)
-            if partial is not None:
-                partial.write(self.reports_dir or default_reports_dir())
-                self.log.info("HUMAN reconciliation report:\n%s", partial.as_table())
-                self.log.info("Reports written: %s", ", ".join(partial.report_paths))
-        reconciler.raise_if_incomplete()
+        result = reconciler.run(start, end, owner=_owner(context, self.task_id))
+        report = result.report
+        report.write(self.reports_dir or default_reports_dir())
+        self.log.info("HUMAN reconciliation report:\n%s", report.as_table())
+        self.log.info("Reports written: %s", ", ".join(report.report_paths))
+        result.raise_for_outcome()
         return report.summary()
 
     def _moment(self, value: Any, context: Any, key: str, field: str) -> datetime:
@@ -164,7 +173,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
 
 
 def _owner(context: Any, task_id: str) -> str:
-    """One owner per task instance: a retry of the same task adopts its unfinished rows at once."""
+    """One owner per task instance (and so per shard): every try of it shares the name, never the rows."""
     ti = context.get("ti") if context else None
     if ti is None:
         return f"adhoc/{task_id}"

@@ -1,7 +1,9 @@
-"""The reconciliation engine: read outcomes, claim them in the ledger, decide, upload, report.
+"""The reconciliation engine: read outcomes, claim them in the ledger, decide, upload, verify, report.
 
 Plain Python around a :class:`HumanClient`, an :class:`OutcomeSource` and a :class:`Ledger`;
-the Airflow operator only supplies the interval and the run's identity.
+the Airflow operator only supplies the interval and the run's identity. :meth:`Reconciler.run`
+returns a :class:`RunResult`: the report, and the error to raise when the interval is not
+done. A run succeeds only when every outcome of its interval (and shard) is in a final state.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_human.client.attack_types import AttackType
@@ -24,36 +26,43 @@ from airflow_provider_human.client.errors import (
     HumanFeedbackInDoubtError,
     HumanInputError,
     HumanNonRetryableError,
+    HumanNotFoundError,
+    HumanResponseError,
 )
 from airflow_provider_human.client.feedback import requests_needed
-from airflow_provider_human.client.models import (
-    AccountInfoV1,
-    AccountInfoV2,
-    FeedbackGroupKey,
-    FeedbackResult,
-    FeedbackStatus,
-)
+from airflow_provider_human.client.models import AccountInfoV2, FeedbackGroupKey, FeedbackResult, FeedbackStatus
 from airflow_provider_human.reconciliation.ledger import (
-    CLAIMED,
-    FAILED,
-    IN_DOUBT,
-    NOOP,
-    PLANNED,
-    SENT,
+    DECISION_COLUMNS,
+    NEEDS_A_PERSON,
+    UNFINISHED,
     Ledger,
-    now_iso,
+    LedgerRow,
+    LedgerState,
+    OpenRow,
 )
-from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, Verdict, format_utc, parse_outcome
+from airflow_provider_human.reconciliation.outcomes import (
+    CaseOutcome,
+    Rejected,
+    RejectReason,
+    Verdict,
+    format_utc,
+    parse_outcome,
+)
 from airflow_provider_human.reconciliation.policy import ADState, Category, Decision, DecisionPolicy, ad_state
 from airflow_provider_human.reconciliation.report import ReconciliationReport
 from airflow_provider_human.reconciliation.sharding import in_shard
 from airflow_provider_human.reconciliation.sources import OutcomeSource
 from airflow_provider_human.reconciliation.staging import OutcomeStaging
-from airflow_provider_human.reconciliation.verify import is_reflected, needs_v1
+from airflow_provider_human.reconciliation.verify import Applied, was_applied
 
 log = logging.getLogger(__name__)
 
 DEFAULT_COMMENT = "Airflow reconciliation of cases closed in [{start}, {end})"
+_IN_DOUBT = (LedgerState.SENDING, LedgerState.IN_DOUBT)
+# Lookup errors that another try cannot fix: counted toward max_lookup_failures.
+_PERMANENT_LOOKUP_ERRORS = (HumanBadRequestError, HumanNotFoundError, HumanInputError, HumanResponseError)
+_VERIFY_ROUNDS = 2  # in-doubt verifications per try before leaving the rest to the next try
+_SHOWN = 20  # items named in an error message; the report file and the ledger hold them all
 
 
 class ReconciliationAbortedError(HumanNonRetryableError):
@@ -61,7 +70,11 @@ class ReconciliationAbortedError(HumanNonRetryableError):
 
 
 class ReconciliationIncompleteError(HumanError):
-    """The run finished but left work for the next try (lookup failures, failed or in-doubt uploads)."""
+    """The interval is not done yet, and another try can finish it (held rows, lookups, in-doubt uploads)."""
+
+
+class ReconciliationNeedsAttentionError(HumanNonRetryableError):
+    """The interval has uploads no rule may finish: rejected by HUMAN, or in doubt with no way to tell."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +84,21 @@ class ReconcileSettings:
     :param batch_size: account ids per upload (default: the connection's ``feedback_batch_size``).
     :param max_reject_ratio: share of rejected rows above which the run fails before deciding anything.
     :param dry_run: plan and report, upload nothing, write nothing.
-    :param reprocess: forget earlier decisions of outcomes closed in the interval, then decide again.
+    :param reprocess: decide again the interval's outcomes that were decided but not sent.
     :param per_case_comments: send each case's own comment (more requests) instead of one per run.
     :param comment_template: the per-run comment; ``{start}`` and ``{end}`` name the interval.
     :param lookup_chunk: outcomes looked up, decided and claimed per round (one ledger transaction).
     :param shard: ``(index, count)``: only accounts whose stable hash falls in this shard.
+    :param max_lookup_failures: tries after which an account whose lookup fails permanently
+        (400, 404, an unreadable answer) is decided as ``skip:lookup_failed``.
+    :param wait_for_others_seconds: how long a run waits for outcomes of its interval held by
+        another live run (or for its own in-doubt uploads to be old enough to verify) before
+        failing for retry.
+    :param verify_after_seconds: an in-doubt upload is looked up no sooner than this after it
+        was sent, so that HUMAN has applied it if it ever will (the pages give no figure).
+    :param clock_skew_seconds: tolerance between the database's clock and HUMAN's incident
+        times when telling a new manual incident from an older one.
+    :param poll_seconds: how often a waiting run looks again.
     """
 
     batch_size: int | None = None
@@ -88,12 +111,23 @@ class ReconcileSettings:
     days_range: int = 30
     shard: tuple[int, int] | None = None
     staging_dir: str | None = None
+    max_lookup_failures: int = 3
+    wait_for_others_seconds: float = 180.0
+    verify_after_seconds: float = 60.0
+    clock_skew_seconds: float = 300.0
+    poll_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if isinstance(self.max_reject_ratio, bool) or not 0 <= float(self.max_reject_ratio) <= 1:
             raise HumanInputError("max_reject_ratio", self.max_reject_ratio, "must be between 0 and 1")
         if self.batch_size is not None and (isinstance(self.batch_size, bool) or int(self.batch_size) < 1):
             raise HumanInputError("batch_size", self.batch_size, "must be an integer >= 1")
+        if isinstance(self.max_lookup_failures, bool) or int(self.max_lookup_failures) < 1:
+            raise HumanInputError("max_lookup_failures", self.max_lookup_failures, "must be an integer >= 1")
+        for name in ("wait_for_others_seconds", "verify_after_seconds", "clock_skew_seconds", "poll_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise HumanInputError(name, value, "must be a number of seconds >= 0")
         if self.shard is not None:
             index, count = self.shard
             if not (isinstance(count, int) and count >= 1 and isinstance(index, int) and 0 <= index < count):
@@ -102,6 +136,39 @@ class ReconcileSettings:
             self.comment_template.format(start="s", end="e")
         except (KeyError, IndexError, ValueError) as exc:
             raise HumanInputError("comment_template", self.comment_template, f"bad placeholder: {exc}") from None
+
+
+@dataclass
+class RunResult:
+    """What a run did (``report``) and, when the interval is not done, the error that says what is left."""
+
+    report: ReconciliationReport
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def raise_for_outcome(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass
+class _Run:
+    """The state of one run, passed along instead of kept on the reconciler."""
+
+    interval: tuple[str, str]
+    bounds: tuple[datetime, datetime]
+    owner: str
+    comment: str
+    report: ReconciliationReport
+    examples: dict[str, str] = field(default_factory=dict)  # one detail per reject reason
+    verify_rounds: int = 0  # rounds of in-doubt verification in this try (bounded: see _settle)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return self.report.counts
 
 
 class Reconciler:
@@ -125,111 +192,177 @@ class Reconciler:
 
     # ------------------------------------------------------------------ the run
 
-    def run(self, start: datetime, end: datetime, owner: str) -> ReconciliationReport:
+    def run(self, start: datetime, end: datetime, owner: str) -> RunResult:
+        """Reconcile ``[start, end)``; never raises for what happens after the arguments were accepted.
+
+        ``owner`` names the run (and shard) for people and for ``reprocess``: every try of one
+        task instance passes the same owner, each try still holds its rows alone.
+        """
         if start.tzinfo is None or end.tzinfo is None or not start < end:
             raise HumanInputError("interval", (start, end), "must be timezone-aware with start < end")
         began = time.monotonic()
         interval = (format_utc(start), format_utc(end))
-        self.comment = self.settings.comment_template.format(start=interval[0], end=interval[1])
-        report = ReconciliationReport(interval[0], interval[1], owner, self.source.describe(), self.settings.dry_run)
-        self.report = report  # visible to the caller even if the run raises half-way
-        self._examples: dict[str, str] = {}  # one example detail per reject reason, for the abort message
-        dry = self.settings.dry_run
-        log.info("Reconciling case outcomes closed in [%s, %s) from %s%s", *interval, report.source,
-                 " (DRY RUN: nothing is written or sent)" if dry else "")  # fmt: skip
-        if not dry:
-            self.ledger.ensure_schema()
-            if self.settings.reprocess:
-                report.reprocessed_rows = self.ledger.forget_interval(interval, owner)
-                log.warning("reprocess: forgot %d earlier decisions in this interval", report.reprocessed_rows)
+        shard = self.settings.shard
+        report = ReconciliationReport(
+            interval[0], interval[1], owner, self.source.describe(), self.settings.dry_run,
+            shard=f"{shard[0]}/{shard[1]}" if shard else None,
+        )  # fmt: skip
+        run = _Run(
+            interval, (start, end), owner, self.settings.comment_template.format(start=interval[0], end=interval[1]),
+            report,
+        )  # fmt: skip
+        log.info("Reconciling case outcomes closed in [%s, %s)%s from %s%s", *interval,
+                 f", shard {report.shard}" if shard else "", report.source,
+                 " (DRY RUN: nothing is written or sent)" if self.settings.dry_run else "")  # fmt: skip
+        result = RunResult(report)
         try:
-            with OutcomeStaging(self.settings.staging_dir) as staging:
-                self._stage(start, end, staging, report, owner, interval)
-                self._check_reject_ratio(report)
-                if dry:
-                    self._plan_dry(staging, report)
-                else:
-                    adopted = self.ledger.take_over(owner)
-                    if adopted:
-                        log.warning("Adopted %d unfinished ledger rows of an earlier try or an expired run", adopted)
-                    self._verify_in_doubt(report)  # adopted uploads whose fate is unknown
-                    self._decide_claimed(report)  # adopted outcomes whose lookup had failed
-                    self._claim_and_decide(staging, report, owner, interval)
-            if not dry:
-                self._upload(report)
+            if self.settings.dry_run:
+                with OutcomeStaging(self.settings.staging_dir) as staging:
+                    self._stage(staging, run)
+                    self._plan_dry(staging, run)
+            else:
+                self.ledger.ensure_schema()
+                with self.ledger.heartbeat():
+                    try:
+                        self._reconcile(run)
+                    finally:
+                        released = self.ledger.release()
+                        if released:
+                            log.info("Released %d unfinished outcomes: the next try or run takes them at once",
+                                     released)  # fmt: skip
+                result.error = self._verdict(run)
+        except Exception as exc:
+            result.error = exc
         finally:
             report.duration_seconds = time.monotonic() - began
-        return report
+        return result
+
+    def _reconcile(self, run: _Run) -> None:
+        with OutcomeStaging(self.settings.staging_dir) as staging:
+            self._stage(staging, run)
+            if self.settings.reprocess:
+                reopened = self.ledger.reopen_for_reprocess(run.interval, run.owner, run.owner, self.settings.shard)
+                run.counts["reprocessed"] += reopened
+                log.warning("reprocess: %d decided-but-unsent outcomes of this interval are decided again "
+                            "(sent ones stay sent)", reopened)  # fmt: skip
+            self._adopt(run)
+            self._claim_and_decide(staging, run)
+        self._drive(run)
+        self._settle(run)
 
     # ------------------------------------------------------------------ read and stage
 
-    def _stage(self, start, end, staging: OutcomeStaging, report, owner, interval) -> None:
+    def _stage(self, staging: OutcomeStaging, run: _Run) -> None:
         rejects: list[Rejected] = []
+        undated: list[Rejected] = []
         shard = self.settings.shard
-        for raw in self.source.iter_rows(start, end):
-            report.rows_read += 1
-            parsed = parse_outcome(raw)
+        counts = run.counts
+        for raw in self.source.iter_rows(*run.bounds):
+            parsed = parse_outcome(raw, within=run.bounds)
+            if parsed is None:
+                continue  # dated in another interval (a source may hand over more than asked)
+            if isinstance(parsed, Rejected) and parsed.reason is RejectReason.UNPARSEABLE_CLOSED_AT:
+                counts["undated"] += 1  # every run reads it: recorded once, not held against any one day
+                undated.append(parsed)
+                self._flush_rejects(undated, run, limit=1000)
+                continue
+            counts["rows_read"] += 1
             if isinstance(parsed, Rejected):
-                report.rejected[parsed.reason.value] += 1
+                run.report.rejected[parsed.reason.value] += 1
                 rejects.append(parsed)
-                if len(rejects) >= 1000:
-                    self._flush_rejects(rejects, owner, interval)
+                self._flush_rejects(rejects, run, limit=1000)
                 continue
             if shard is None or in_shard(parsed.account_id, *shard):
                 staging.add(parsed)
-                report.outcomes_valid += 1
-        self._flush_rejects(rejects, owner, interval)
-        log.info("Read %d rows: %d valid outcomes%s, %d rejected %s", report.rows_read, report.outcomes_valid,
-                 f" in shard {shard[0]}/{shard[1]}" if shard else "", report.rejected_total,
-                 dict(report.rejected) or "")  # fmt: skip
+                counts["outcomes_valid"] += 1
+        self._flush_rejects(rejects, run)
+        self._flush_rejects(undated, run)
+        log.info("Read %d rows: %d valid outcomes%s, %d rejected %s", counts["rows_read"], counts["outcomes_valid"],
+                 f" in shard {run.report.shard}" if shard else "", run.report.rejected_total,
+                 dict(run.report.rejected) or "")  # fmt: skip
+        if counts["undated"]:
+            log.warning("%d rows have no usable closed_at: they belong to no interval and are listed once in "
+                        "%s; fix them in the export", counts["undated"], self.ledger.rejects.name)  # fmt: skip
+        self._check_reject_ratio(run)
 
-    def _flush_rejects(self, rejects: list[Rejected], owner: str, interval) -> None:
+    def _flush_rejects(self, rejects: list[Rejected], run: _Run, limit: int = 0) -> None:
+        if len(rejects) < limit:
+            return
         for r in rejects:
-            self._examples.setdefault(r.reason.value, r.detail)
+            run.examples.setdefault(r.reason.value, r.detail)
         if rejects and not self.settings.dry_run:
-            self.ledger.record_rejects(rejects, owner=owner, interval=interval)
+            self.ledger.record_rejects(rejects, owner=run.owner, interval=run.interval)
         rejects.clear()
 
-    def _check_reject_ratio(self, report: ReconciliationReport) -> None:
-        if not report.rows_read:
+    def _check_reject_ratio(self, run: _Run) -> None:
+        report, read = run.report, run.counts["rows_read"]
+        if not read:
             return
-        ratio = report.rejected_total / report.rows_read
+        ratio = report.rejected_total / read
         if ratio > self.settings.max_reject_ratio:
             worst = "; ".join(
-                f"{reason}: {n} (e.g. {self._examples.get(reason, '')})" for reason, n in report.rejected.most_common(3)
+                f"{reason}: {n} (e.g. {run.examples.get(reason, '')})" for reason, n in report.rejected.most_common(3)
             )
             raise ReconciliationAbortedError(
-                f"{report.rejected_total} of {report.rows_read} rows rejected ({ratio:.1%} > max_reject_ratio "
+                f"{report.rejected_total} of {read} rows rejected ({ratio:.1%} > max_reject_ratio "
                 f"{self.settings.max_reject_ratio:.1%}); nothing was decided or uploaded. Worst reasons: {worst}"
             )
 
-    # ------------------------------------------------------------------ claim
+    # ------------------------------------------------------------------ claim and decide
 
-    def _claim_and_decide(self, staging: OutcomeStaging, report, owner, interval) -> None:
+    def _adopt(self, run: _Run) -> int:
+        adopted = self.ledger.adopt(run.interval, run.owner, self.settings.shard)
+        if adopted:
+            run.counts["adopted"] += adopted
+            log.warning("Adopted %d unfinished outcomes of this interval from an ended or crashed run", adopted)
+        return adopted
+
+    def _claim_and_decide(self, staging: OutcomeStaging, run: _Run) -> None:
         """Per chunk: skip outcomes already in the ledger, look the rest up, decide, claim with the decision.
 
         The claim is the ledger's unique key: if a concurrent run inserted some of the same
         outcomes first, ours are not inserted and count as already decided. An outcome whose
-        lookup failed is claimed undecided, for the next try to decide.
+        lookup failed is claimed undecided, for a later round or try to decide.
         """
-        for fresh, superseded in self._fresh_chunks(staging, report):
-            decided = self._decide_outcomes(fresh, report)
-            items = [(o, CLAIMED, None) if d is None else (o, *self._columns(o.comment, s, d)) for o, s, d in decided]
-            inserted = self.ledger.claim(items, owner=owner, interval=interval)
+        for fresh, superseded in self._fresh_chunks(staging, run):
+            infos, errors = self._lookup({o.account_id for o in fresh}, run)
+            items: list[tuple[CaseOutcome, LedgerState, dict[str, Any] | None]] = []
+            decisions: dict[tuple[str, str, str, str], Decision] = {}
+            for outcome in fresh:
+                info = infos.get(outcome.account_id)
+                if info is None:
+                    items.append(self._undecided(outcome, errors[outcome.account_id], run))
+                    continue
+                state = ad_state(info, outcome.attack_type)
+                decision = self.policy.decide(outcome.verdict, state)
+                decisions[_key(outcome)] = decision
+                items.append((outcome, *self._columns(outcome.comment, state, decision, run)))
+            inserted = self.ledger.claim(items, owner=run.owner, interval=run.interval)
             mine = None
             if inserted != len(items):  # a concurrent run claimed some of them between our check and our insert
-                mine = self.ledger.keys_of_mine([o for o, _, _ in decided])
-                report.already_decided += len(items) - inserted
-            for outcome, _, decision in decided:
-                if decision is not None and (mine is None or _key(outcome) in mine):
-                    self._count(decision, report)
-            self.ledger.claim([(o, NOOP, _SUPERSEDED) for o in superseded], owner=owner, interval=interval)
+                mine = self.ledger.existing_keys([o for o, _, _ in items], mine_only=True)
+                run.counts["already_decided"] += len(items) - inserted
+            for key, decision in decisions.items():
+                if mine is None or key in mine:
+                    self._count(decision, run)
+            self.ledger.claim([(o, LedgerState.NOOP, _SUPERSEDED) for o in superseded], owner=run.owner,
+                              interval=run.interval)  # fmt: skip
         log.info("Claimed and decided in %s: %d new, %d already decided by earlier runs, %d superseded within the run",
-                 self.ledger.table.name, report.decided, report.already_decided, report.superseded)  # fmt: skip
-        self._log_decisions(report)
+                 self.ledger.table.name, run.counts["decided"], run.counts["already_decided"],
+                 run.counts["superseded"])  # fmt: skip
+
+    def _undecided(
+        self, outcome: CaseOutcome, error: Exception, run: _Run
+    ) -> tuple[CaseOutcome, LedgerState, dict[str, Any]]:
+        """A fresh outcome whose lookup failed: claimed undecided, or skipped if it can never be looked up."""
+        permanent = isinstance(error, _PERMANENT_LOOKUP_ERRORS)
+        if permanent and self.settings.max_lookup_failures <= 1:
+            run.report.skipped["lookup_failed"] += 1
+            return outcome, LedgerState.NOOP, {**_lookup_skip(), "lookup_failures": 1, "error": str(error)[:1000]}
+        return outcome, LedgerState.CLAIMED, {"lookup_failures": int(permanent), "error": str(error)[:1000]}
 
     def _fresh_chunks(
-        self, staging: OutcomeStaging, report: ReconciliationReport
+        self, staging: OutcomeStaging, run: _Run
     ) -> Iterator[tuple[list[CaseOutcome], list[CaseOutcome]]]:
         """Chunks of ``lookup_chunk`` (account, attack type) groups: (latest outcomes not yet in the
         ledger, the outcomes they supersede). Already-decided ones are counted and cost no lookup."""
@@ -240,7 +373,7 @@ class Reconciler:
         def chunk() -> tuple[list[CaseOutcome], list[CaseOutcome]]:
             existing = self.ledger.existing_keys(winners) if ledger_exists else set()
             fresh = [o for o in winners if _key(o) not in existing]
-            report.already_decided += len(winners) - len(fresh)
+            run.counts["already_decided"] += len(winners) - len(fresh)
             result = (fresh, list(losers))
             winners.clear()
             losers.clear()
@@ -249,237 +382,299 @@ class Reconciler:
         for winner, superseded in staging.grouped():
             winners.append(winner)
             losers.extend(superseded)
-            report.superseded += len(superseded)
+            run.counts["superseded"] += len(superseded)
             if len(winners) >= self.settings.lookup_chunk:
                 yield chunk()
         yield chunk()
 
-    def _decide_outcomes(
-        self, outcomes: list[CaseOutcome], report: ReconciliationReport
-    ) -> list[tuple[CaseOutcome, ADState | None, Decision | None]]:
-        infos = self._lookup({o.account_id for o in outcomes}, report)
-        decided: list[tuple[CaseOutcome, ADState | None, Decision | None]] = []
-        for outcome in outcomes:
-            info = infos.get(outcome.account_id)
-            if info is None:
-                decided.append((outcome, None, None))
-                continue
-            state = ad_state(info, outcome.attack_type)
-            decided.append((outcome, state, self.policy.decide(outcome.verdict, state)))
-        return decided
-
-    def _columns(self, comment: str | None, state: ADState, decision: Decision) -> tuple[str, dict[str, Any]]:
+    def _columns(
+        self, comment: str | None, state: ADState, decision: Decision, run: _Run
+    ) -> tuple[LedgerState, dict[str, Any]]:
         """(ledger state, decision columns) for one decided outcome."""
-        return PLANNED if decision.uploads else NOOP, {
+        return LedgerState.PLANNED if decision.uploads else LedgerState.NOOP, {
             "ad_state": state.value,
             "decision": decision.category.value,
             "reason": decision.reason,
             "feedback_status": decision.status.value if decision.status else None,
             "feedback_result": decision.result.value if decision.result else None,
-            "feedback_comment": self._comment_for(comment) if decision.uploads else None,
+            "feedback_comment": self._comment_for(comment, run) if decision.uploads else None,
         }
 
-    def _decide_claimed(self, report: ReconciliationReport) -> None:
-        """Rows claimed undecided (a lookup failed in an earlier try): decide them now."""
-        for rows in self.ledger.iter_mine([CLAIMED], chunk=self.settings.lookup_chunk):
-            self.ledger.renew_lease()
-            infos = self._lookup({r.account_id for r in rows}, report)
-            updates = []
+    def _decide_claimed(self, run: _Run) -> None:
+        """Rows this try holds undecided (a lookup failed before, or reprocess reopened them): decide now."""
+        for rows in self.ledger.iter_mine([LedgerState.CLAIMED], chunk=self.settings.lookup_chunk):
+            infos, errors = self._lookup({r.account_id for r in rows}, run)
+            updates: list[dict[str, Any]] = []
+            failed: dict[tuple[str, bool], list[int]] = {}
             for row in rows:
                 info = infos.get(row.account_id)
-                if info is None:
-                    continue  # stays claimed: the next try decides it
-                state = ad_state(info, AttackType(row.attack_type))
-                decision = self.policy.decide(Verdict(row.verdict), state)
-                self._count(decision, report)
-                new_state, columns = self._columns(row.comment, state, decision)
-                updates.append({"row_id": row.id, "new_state": new_state, **columns})
+                if info is not None:
+                    state = ad_state(info, AttackType(row.attack_type))
+                    decision = self.policy.decide(Verdict(row.verdict), state)
+                    self._count(decision, run)
+                    new_state, columns = self._columns(row.comment, state, decision, run)
+                    updates.append({"row_id": row.id, "new_state": new_state.value, **columns})
+                    continue
+                error = errors[row.account_id]
+                permanent = isinstance(error, _PERMANENT_LOOKUP_ERRORS)
+                if permanent and row.lookup_failures + 1 >= self.settings.max_lookup_failures:
+                    run.report.skipped["lookup_failed"] += 1
+                    updates.append({"row_id": row.id, "new_state": LedgerState.NOOP.value, **_lookup_skip()})
+                    log.warning("Account %s: lookup failed %d times (%s); decided skip:lookup_failed",
+                                row.account_id, row.lookup_failures + 1, error)  # fmt: skip
+                else:
+                    failed.setdefault((str(error)[:1000], permanent), []).append(row.id)
             self.ledger.record_decisions(updates)
+            for (error_text, permanent), ids in failed.items():
+                self.ledger.record_lookup_failures(ids, error_text, permanent=permanent)
 
-    def _log_decisions(self, report: ReconciliationReport) -> None:
-        log.info("Decided %d outcomes: %d true positives, %d false positives, %d false negatives, %d consistent, "
-                 "%d skipped %s", report.decided, report.true_positives, report.false_positives,
-                 report.false_negatives, report.consistent, sum(report.skipped.values()),
-                 dict(report.skipped) or "")  # fmt: skip
+    def _comment_for(self, case_comment: str | None, run: _Run) -> str:
+        return case_comment if self.settings.per_case_comments and case_comment else run.comment
 
-    def _comment_for(self, case_comment: str | None) -> str:
-        return case_comment if self.settings.per_case_comments and case_comment else self.comment
-
-    def _count(self, decision: Decision, report: ReconciliationReport) -> None:
-        report.decided += 1
-        if decision.category is Category.TRUE_POSITIVE:
-            report.true_positives += 1
-        elif decision.category is Category.FALSE_POSITIVE:
-            report.false_positives += 1
-        elif decision.category is Category.FALSE_NEGATIVE:
-            report.false_negatives += 1
-        elif decision.category is Category.PENDING:
-            report.pending_uploads += 1
-        elif decision.category is Category.CONSISTENT:
-            report.consistent += 1
+    def _count(self, decision: Decision, run: _Run) -> None:
+        run.counts["decided"] += 1
+        if decision.category is Category.SKIP:
+            run.report.skipped[decision.reason or "unspecified"] += 1
         else:
-            report.skipped[decision.reason or "unspecified"] += 1
+            run.counts[decision.category.value] += 1
 
-    def _lookup(self, account_ids: Iterable[str], report: ReconciliationReport) -> dict[str, AccountInfoV2]:
-        """v2 lookups for a chunk, concurrently; failed accounts are missing from the result."""
+    def _lookup(self, account_ids: Iterable[str], run: _Run) -> tuple[dict[str, AccountInfoV2], dict[str, Exception]]:
+        """v2 lookups, concurrently: (infos, errors) by account id. An auth error stops the run."""
         infos: dict[str, AccountInfoV2] = {}
+        errors: dict[str, Exception] = {}
         for result in self.client.iter_account_info(sorted(account_ids), days_range=self.settings.days_range):
-            report.lookups += 1
+            run.counts["lookups"] += 1
             if result.ok:
                 infos[result.account_id] = result.info  # type: ignore[assignment]
             else:
-                report.lookup_failures += 1
+                run.counts["lookup_failures"] += 1
+                errors[result.account_id] = result.error  # type: ignore[assignment]
                 log.warning("Lookup of account %s failed: %s", result.account_id, result.error)
-        return infos
+        return infos, errors
 
     # ------------------------------------------------------------------ dry run
 
-    def _plan_dry(self, staging: OutcomeStaging, report: ReconciliationReport) -> None:
+    def _plan_dry(self, staging: OutcomeStaging, run: _Run) -> None:
         groups: Counter[tuple] = Counter()
-        for fresh, _ in self._fresh_chunks(staging, report):
-            for outcome, _, decision in self._decide_outcomes(fresh, report):
-                if decision is None:
+        for fresh, _ in self._fresh_chunks(staging, run):
+            infos, _errors = self._lookup({o.account_id for o in fresh}, run)
+            for outcome in fresh:
+                info = infos.get(outcome.account_id)
+                if info is None:
                     continue
-                self._count(decision, report)
+                decision = self.policy.decide(outcome.verdict, ad_state(info, outcome.attack_type))
+                self._count(decision, run)
                 if decision.uploads:
-                    comment = self._comment_for(outcome.comment)
+                    comment = self._comment_for(outcome.comment, run)
                     groups[(outcome.attack_type, decision.status, decision.result, comment)] += 1
-        report.requests_planned = requests_needed(groups.values(), self.batch_size)
+        run.counts["requests_planned"] = requests_needed(groups.values(), self.batch_size)
         for (_, status, result, _), n in groups.items():
-            report.uploads_by_result[result.value if result else status.value] += n
-        log.info("DRY RUN: would send %d requests for %d accounts", report.requests_planned, sum(groups.values()))
+            run.report.uploads_by_result[result.value if result else status.value] += n
+        log.info("DRY RUN: would send %d requests for %d accounts", run.counts["requests_planned"],
+                 sum(groups.values()))  # fmt: skip
 
-    # ------------------------------------------------------------------ recover in-doubt
+    # ------------------------------------------------------------------ the work this try holds
 
-    def _verify_in_doubt(self, report: ReconciliationReport) -> None:
-        """Resolve rows whose upload may have happened: look, then mark sent or queue for resending."""
-        doubtful = [IN_DOUBT, PLANNED]
-        for rows in self.ledger.iter_mine(doubtful, chunk=self.settings.lookup_chunk):  # adopted rows only, so far
-            rows = [r for r in rows if r.state == IN_DOUBT or r.batch_id is not None]
+    def _drive(self, run: _Run) -> None:
+        """Everything this try holds, to a final state where it can: verify, decide, upload."""
+        self._verify_in_doubt(run)
+        self._decide_claimed(run)
+        self._upload(run)
+
+    def _verify_in_doubt(self, run: _Run) -> None:
+        """Uploads whose fate is unknown: look, then mark sent, queue again, or hand to a person."""
+        cutoff = self.ledger.clock() - self.settings.verify_after_seconds
+        for rows in self.ledger.iter_mine(_IN_DOUBT, chunk=self.settings.lookup_chunk):
+            rows = [r for r in rows if r.marked_at is None or r.marked_at <= cutoff]
             if not rows:
                 continue
-            infos = self._lookup({r.account_id for r in rows}, report)
-            v1_needed = {r.account_id for r in rows if needs_v1(_result(r.feedback_result))}
-            v1_infos = self._lookup_v1(rows, v1_needed, report)
-            verified, resend = [], []
+            run.verify_rounds += 1
+            infos, _errors = self._lookup({r.account_id for r in rows}, run)  # failures: the next round looks again
+            judged: dict[tuple[Applied, str], list[LedgerRow]] = {}
             for row in rows:
                 info = infos.get(row.account_id)
-                if info is None or (row.account_id in v1_needed and (row.account_id, row.attack_type) not in v1_infos):
+                if info is None:
                     continue
-                reflected = is_reflected(
-                    AttackType(row.attack_type),
-                    FeedbackStatus(row.feedback_status),
-                    _result(row.feedback_result),
-                    info,
-                    v1_infos.get((row.account_id, row.attack_type)),
-                )
-                (verified if reflected else resend).append(row.id)
-            if verified:
-                self.ledger.set_state(
-                    verified, state=SENT, http_status=None, error="verified by lookup after in-doubt upload"
-                )
-            if resend:
-                self.ledger.set_state(resend, state=PLANNED, batch_id=None, error="not reflected after in-doubt upload")
-            report.recovered_verified += len(verified)
-            report.recovered_resent += len(resend)
-        if report.recovered_verified or report.recovered_resent:
-            log.warning("In-doubt uploads resolved by lookup: %d already applied (marked sent), %d to send again",
-                        report.recovered_verified, report.recovered_resent)  # fmt: skip
+                status = FeedbackStatus(row.feedback_status)
+                result = FeedbackResult(row.feedback_result) if row.feedback_result else None
+                answer = was_applied(AttackType(row.attack_type), status, result, info, marked_at=row.marked_at,
+                                     clock_skew_seconds=self.settings.clock_skew_seconds)  # fmt: skip
+                judged.setdefault(answer, []).append(row)
+            for (applied, why), group in judged.items():
+                self._apply_verification(applied, why, group, run)
 
-    def _lookup_v1(self, rows, accounts: set[str], report) -> dict[tuple[str, str], AccountInfoV1]:
-        found: dict[tuple[str, str], AccountInfoV1] = {}
-        for row in rows:
-            if row.account_id not in accounts or (row.account_id, row.attack_type) in found:
-                continue
-            report.lookups += 1
-            try:
-                found[(row.account_id, row.attack_type)] = self.client.get_account_info(
-                    row.account_id, attack_types=[row.attack_type]
-                )
-            except HumanAuthError:
-                raise
-            except HumanError as exc:
-                report.lookup_failures += 1
-                log.warning("v1 lookup of account %s failed: %s", row.account_id, exc)
-        return found
+    def _apply_verification(self, applied: Applied, why: str, rows: list[LedgerRow], run: _Run) -> None:
+        ids = [r.id for r in rows]
+        if applied is Applied.YES:
+            moved = self.ledger.mark_sent(ids, None, note=f"in doubt, verified applied by lookup: {why}")
+            run.counts["verified_applied"] += moved
+            log.warning("%d in-doubt uploads verified applied by lookup (%s); marked sent", moved, why)
+        elif applied is Applied.NO:
+            moved = self.ledger.move(ids, _IN_DOUBT, LedgerState.PLANNED, batch_id=None, marked_at=None,
+                                     error=f"in doubt, verified not applied by lookup: {why}")  # fmt: skip
+            run.counts["verified_not_applied"] += moved
+            log.warning("%d in-doubt uploads verified NOT applied by lookup (%s); they are sent again", moved, why)
+        else:
+            moved = self.ledger.move(ids, _IN_DOUBT, LedgerState.NEEDS_REVIEW, error=f"needs review: {why}")
+            run.counts["needs_review"] += moved
+            for row in rows:
+                log.error("NEEDS REVIEW: account %s, %s, %s/%s, batch %s: %s; not resent, not marked sent",
+                          row.account_id, row.attack_type, row.feedback_status, row.feedback_result or "-",
+                          row.batch_id, why)  # fmt: skip
 
-    # ------------------------------------------------------------------ upload
-
-    def _upload(self, report: ReconciliationReport) -> None:
+    def _upload(self, run: _Run) -> None:
         groups = self.ledger.planned_groups()
         if groups:
             log.info("Uploading feedback in %d groups, up to %d accounts per request", len(groups), self.batch_size)
         for attack_type, status, result, comment in groups:
             key = FeedbackGroupKey.build(attack_type=attack_type, status=status, result=result, comment=comment)
+            filters = {"attack_type": attack_type, "feedback_status": status, "feedback_result": result,
+                       "feedback_comment": comment}  # fmt: skip
             batch: dict[str, list[int]] = {}
-            filters = {"batch_id": None, "attack_type": attack_type, "feedback_status": status,
-                       "feedback_result": result, "feedback_comment": comment}  # fmt: skip
-            for rows in self.ledger.iter_mine([PLANNED], chunk=self.batch_size, **filters):
+            for rows in self.ledger.iter_mine([LedgerState.PLANNED], chunk=self.batch_size, **filters):
                 for row in rows:
                     batch.setdefault(row.account_id, []).append(row.id)
                     if len(batch) >= self.batch_size:
-                        self._send(key, batch, report)
+                        self._send(key, batch, run)
                         batch = {}
             if batch:
-                self._send(key, batch, report)
-        self._finish(report)
+                self._send(key, batch, run)
 
-    def _send(self, key: FeedbackGroupKey, batch: dict[str, list[int]], report: ReconciliationReport) -> None:
+    def _send(self, key: FeedbackGroupKey, batch: dict[str, list[int]], run: _Run) -> None:
+        """One request, fenced: only the rows this try really moved to ``sending`` are sent."""
         batch_id = uuid.uuid4().hex
-        row_ids = [i for ids in batch.values() for i in ids]
-        self.ledger.renew_lease()
-        self.ledger.mark_batch(row_ids, batch_id)
+        wanted = [i for ids in batch.values() for i in ids]
+        moved = self.ledger.mark_sending(wanted, batch_id)
+        if len(moved) < len(wanted):
+            log.warning("Batch %s: %d of %d outcomes are no longer held by this try (lease lost); not sent",
+                        batch_id, len(wanted) - len(moved), len(wanted))  # fmt: skip
+        if not moved:
+            return
+        ids = [row_id for row_id, _ in moved]
+        accounts = list(dict.fromkeys(account for _, account in moved))
         label = f"{key.attack_type.feedback_code}/{key.status.value}/{key.result.value if key.result else '-'}"
         try:
-            self.client.send_feedback(key.request(batch))
+            status_code = self.client.send_feedback(key.request(accounts))
         except HumanFeedbackInDoubtError as exc:
-            self.ledger.set_state(row_ids, state=IN_DOUBT, error=str(exc)[:1000])
-            report.in_doubt += len(row_ids)
-            log.error("Batch %s (%s, %d accounts) is IN DOUBT; the next run verifies it by lookup: %s",
-                      batch_id, label, len(batch), exc)  # fmt: skip
+            self.ledger.move(ids, [LedgerState.SENDING], LedgerState.IN_DOUBT, http_status=exc.status_code,
+                             error=str(exc)[:1000])  # fmt: skip
+            run.counts["in_doubt"] += len(ids)
+            log.error("Batch %s (%s, %d accounts) is IN DOUBT: verified by lookup before anything is resent: %s",
+                      batch_id, label, len(accounts), exc)  # fmt: skip
             return
-        except HumanAuthError:
-            self.ledger.set_state(row_ids, batch_id=None)  # refused: nothing was applied
-            raise
         except HumanBadRequestError as exc:
-            self.ledger.set_state(row_ids, state=FAILED, http_status=exc.status_code, error=str(exc)[:1000])
-            report.failures += len(row_ids)
-            log.error("Batch %s (%s, %d accounts) was rejected by HUMAN: %s", batch_id, label, len(batch), exc)
+            self.ledger.move(ids, [LedgerState.SENDING], LedgerState.FAILED, http_status=exc.status_code,
+                             error=str(exc)[:1000])  # fmt: skip
+            run.counts["failed"] += len(ids)
+            log.error("Batch %s (%s, %d accounts) was rejected by HUMAN: %s", batch_id, label, len(accounts), exc)
             return
-        except HumanError as exc:
-            self.ledger.set_state(row_ids, batch_id=None, error=str(exc)[:1000])  # not applied: retry later
-            report.failures += len(row_ids)
-            log.error("Batch %s (%s, %d accounts) was not accepted, left for the next try: %s",
-                      batch_id, label, len(batch), exc)  # fmt: skip
+        except HumanError as exc:  # answered before HUMAN acted (401/403, 429 after retries, never sent)
+            self.ledger.move(ids, [LedgerState.SENDING], LedgerState.PLANNED, batch_id=None, marked_at=None,
+                             error=str(exc)[:1000])  # fmt: skip
+            if isinstance(exc, HumanAuthError):
+                raise
+            run.counts["not_applied"] += len(ids)
+            log.error("Batch %s (%s, %d accounts) was not applied; left planned for a later try: %s",
+                      batch_id, label, len(accounts), exc)  # fmt: skip
             return
-        self.ledger.set_state(row_ids, state=SENT, http_status=200, sent_at=now_iso())
-        report.requests_sent += 1
-        report.accounts_sent += len(batch)
-        report.uploads_by_result[key.result.value if key.result else key.status.value] += len(batch)
-        log.info("Sent batch %s: %d accounts, %s", batch_id[:8], len(batch), label)
+        marked = self.ledger.mark_sent(ids, status_code)
+        if marked < len(ids):
+            log.warning("Batch %s was applied, but %d of its outcomes were adopted meanwhile; their new holder "
+                        "verifies them by lookup", batch_id, len(ids) - marked)  # fmt: skip
+        run.counts["requests_sent"] += 1
+        run.counts["accounts_sent"] += len(accounts)
+        run.report.uploads_by_result[key.result.value if key.result else key.status.value] += len(accounts)
+        log.info("Sent batch %s: %d accounts, %s", batch_id, len(accounts), label)
 
-    def _finish(self, report: ReconciliationReport) -> None:
-        leftover = self.ledger.counts(claim_token=self.ledger.token)
-        unfinished = {s: leftover.get(s, 0) for s in (CLAIMED, PLANNED, IN_DOUBT) if leftover.get(s)}
-        report.in_doubt = leftover.get(IN_DOUBT, 0)
-        if unfinished or report.failures:
-            self._incomplete = (
-                f"work left for the next try: {unfinished or 'none'}; failed uploads: {report.failures}; "
-                f"lookup failures: {report.lookup_failures}"
-            )
-        else:
-            self._incomplete = None
+    # ------------------------------------------------------------------ is the interval done?
 
-    def raise_if_incomplete(self) -> None:
-        if getattr(self, "_incomplete", None):
-            raise ReconciliationIncompleteError(f"Reconciliation incomplete: {self._incomplete}")
+    def _settle(self, run: _Run) -> None:
+        """Wait (bounded) for what others hold and for in-doubt uploads to be old enough to verify."""
+        deadline = time.monotonic() + self.settings.wait_for_others_seconds
+        while True:
+            now = self.ledger.clock()
+            rows = self.ledger.open_rows(run.interval, self.settings.shard)
+            if any(self._adoptable(r, now) for r in rows) and self._adopt(run):
+                self._drive(run)
+                continue
+            waiting = [r for r in rows if self._worth_waiting_for(r, now, run)]
+            left = deadline - time.monotonic()
+            if not waiting or left <= 0:
+                return
+            log.info("Waiting for %d outcomes of this interval (held by another live run, or in doubt and "
+                     "verified %s s after sending); up to %.0f s more", len(waiting),
+                     self.settings.verify_after_seconds, left)  # fmt: skip
+            time.sleep(min(self.settings.poll_seconds, left))
+            self._drive(run)
+
+    def _adoptable(self, row: OpenRow, now: float) -> bool:
+        return row.state in UNFINISHED and row.holder != self.ledger.holder and row.lease_until <= now
+
+    def _worth_waiting_for(self, row: OpenRow, now: float, run: _Run) -> bool:
+        if row.state not in UNFINISHED:
+            return False
+        if row.holder != self.ledger.holder:
+            return row.lease_until > now
+        # Mine and in doubt: verified once old enough (and sent again if not applied), for a few rounds
+        # only: while HUMAN keeps failing, the next try (after Airflow's retry delay) goes on.
+        return row.state in _IN_DOUBT and run.verify_rounds < _VERIFY_ROUNDS
+
+    def _verdict(self, run: _Run) -> HumanError | None:
+        """The interval's truth from the ledger: None when done, else the error that says what is left."""
+        report = run.report
+        report.ledger_states = dict(self.ledger.interval_counts(run.interval))
+        rows = self.ledger.open_rows(run.interval, self.settings.shard)
+        now = self.ledger.clock()
+        left: list[str] = []
+        unfinished = [r for r in rows if r.state in UNFINISHED]
+        by_holder: dict[str, list[OpenRow]] = {}
+        for row in unfinished:
+            if row.lease_until > now and row.holder != self.ledger.holder:
+                by_holder.setdefault(row.owner, []).append(row)
+        for owner, held in by_holder.items():
+            until = datetime.fromtimestamp(max(r.lease_until for r in held), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            left.append(f"{len(held)} outcomes held by {owner} until {until}")
+        free = [r for r in unfinished if r.lease_until <= now or r.holder == self.ledger.holder]
+        states = Counter(r.state for r in free)
+        if states[LedgerState.CLAIMED]:
+            left.append(f"{states[LedgerState.CLAIMED]} outcomes not decided yet (their lookups failed)")
+        if states[LedgerState.PLANNED]:
+            left.append(f"{states[LedgerState.PLANNED]} uploads not applied yet (refused before HUMAN acted)")
+        in_doubt = [r for r in free if r.state in _IN_DOUBT]
+        if in_doubt:
+            left.append(f"{len(in_doubt)} uploads in doubt, verified by lookup on the next try: "
+                        + _items(in_doubt))  # fmt: skip
+        stuck = [r for r in rows if r.state in NEEDS_A_PERSON]
+        for state in (LedgerState.FAILED, LedgerState.NEEDS_REVIEW):
+            items = [r for r in stuck if r.state is state]
+            if items:
+                what = "uploads HUMAN rejected (400)" if state is LedgerState.FAILED else "uploads need a person"
+                left.append(f"{len(items)} {what} (ledger state {state.value}): {_items(items)}")
+        report.left = left
+        if not left:
+            log.info("The interval is done: every outcome is sent or needs nothing (%s)", report.ledger_states)
+            return None
+        message = f"Reconciliation of [{run.interval[0]}, {run.interval[1]}) is not done: {'; '.join(left)}"
+        if unfinished:
+            return ReconciliationIncompleteError(message)
+        return ReconciliationNeedsAttentionError(
+            message + ". See 'What needs a person' in docs/reconciliation.md; other days are not affected."
+        )
 
 
 _SUPERSEDED = {"decision": Category.SUPERSEDED.value}
 
 
-def _result(value: str | None) -> FeedbackResult | None:
-    return FeedbackResult(value) if value else None
+def _lookup_skip() -> dict[str, Any]:
+    """Decision columns of an outcome whose account could not be looked up, try after try."""
+    return {**dict.fromkeys(DECISION_COLUMNS), "decision": Category.SKIP.value, "reason": "lookup_failed"}
+
+
+def _items(rows: Sequence[OpenRow]) -> str:
+    shown = ", ".join(
+        f"{r.account_id} {r.attack_type} {r.feedback_result or '-'} batch {r.batch_id or '-'}" for r in rows[:_SHOWN]
+    )
+    return shown + (f" and {len(rows) - _SHOWN} more (see the ledger)" if len(rows) > _SHOWN else "")
 
 
 def _key(outcome: CaseOutcome) -> tuple[str, str, str, str]:

@@ -1,36 +1,71 @@
-"""The exactly-once ledger: one row per case outcome, claimed (with its decision) before anything is sent.
+"""The exactly-once ledger: one row per case outcome, moved between states only by compare-and-set.
 
 A unique key (case_id, account_id, attack_type, closed_at) enforced by the database makes
-the claim atomic: whichever run inserts the row first owns it; every other run (retry,
-re-run, overlapping or concurrent backfill) sees it as already decided. States:
+the first claim atomic. After that, every transition is an ``UPDATE ... WHERE id IN (...)
+AND holder = <this try> AND state IN (<expected>)``: a try acts only on the rows its
+update really moved, and a try that lost its rows (adopted after its lease expired)
+cannot write them again. Leases are short, kept alive by a heartbeat for the whole run,
+measured on the database's clock, and released the moment a run ends (success or
+failure); only a crashed run leaves a lease to expire. The states:
 
-    planned -> sent | failed | in_doubt                   (uploads)
-    noop                                                  (nothing, skip, superseded)
-    claimed -> planned | noop                             (lookup failed: decided by the next try)
+    claimed ---------> planned -> sending -> sent
+       |  (decided)       ^          |  \\-> failed        (HUMAN refused the batch: 400)
+       |                  |          v
+       +-> noop           +----- in_doubt -> needs_review  (no documented field can tell)
 
-A planned row gets its ``batch_id`` just before its batch is sent, so a planned row with a
-batch id after a crash is treated as in doubt. Rows of a run that died are taken over by
-the same task (owner) at once, or by any run once their lease has expired.
+``sending`` is written and committed before the request leaves, so after a crash those
+rows are treated exactly like ``in_doubt``: verified by lookup, never resent blindly.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
+from airflow_provider_human.reconciliation.outcomes import MAX_ID_LENGTH as ID_LENGTH
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected
+from airflow_provider_human.reconciliation.sharding import in_shard
 
-CLAIMED, PLANNED, SENT, FAILED, IN_DOUBT, NOOP = "claimed", "planned", "sent", "failed", "in_doubt", "noop"
-UNFINISHED = (CLAIMED, PLANNED, IN_DOUBT)
+log = logging.getLogger(__name__)
+
 KEY = ("case_id", "account_id", "attack_type", "closed_at")
 DECISION_COLUMNS = ("ad_state", "decision", "reason", "feedback_status", "feedback_result", "feedback_comment")
 _NO_DECISION = dict.fromkeys(DECISION_COLUMNS)
+_CHUNK = 500  # ids per statement: below every database's bind-parameter limit
+
+
+class LedgerState(StrEnum):
+    CLAIMED = "claimed"  # undecided: its lookup failed; the next try decides it
+    PLANNED = "planned"  # decided to upload; not sent
+    SENDING = "sending"  # in a batch whose request may have left (after a crash: in doubt)
+    IN_DOUBT = "in_doubt"  # the answer did not say whether HUMAN applied it
+    SENT = "sent"  # HUMAN applied it (a 2xx, or verified by lookup)
+    NOOP = "noop"  # nothing to send: consistent, skipped or superseded
+    FAILED = "failed"  # HUMAN refused the batch (400): needs a person, never resent automatically
+    NEEDS_REVIEW = "needs_review"  # in doubt and no documented field can tell: a person decides
+
+    @property
+    def is_final(self) -> bool:
+        return self not in UNFINISHED
+
+    @property
+    def is_done(self) -> bool:
+        return self in (LedgerState.SENT, LedgerState.NOOP)
+
+
+UNFINISHED = frozenset({LedgerState.CLAIMED, LedgerState.PLANNED, LedgerState.SENDING, LedgerState.IN_DOUBT})
+NEEDS_A_PERSON = frozenset({LedgerState.FAILED, LedgerState.NEEDS_REVIEW})
 
 
 def now_iso() -> str:
@@ -50,6 +85,24 @@ class LedgerRow:
     feedback_status: str | None
     feedback_result: str | None
     batch_id: str | None
+    marked_at: float | None
+    lookup_failures: int
+
+
+@dataclass(frozen=True)
+class OpenRow:
+    """A row of an interval that is not done, with who holds it and until when (database clock)."""
+
+    id: int
+    account_id: str
+    attack_type: str
+    state: LedgerState
+    feedback_result: str | None
+    batch_id: str | None
+    holder: str
+    owner: str
+    lease_until: float
+    error: str | None
 
 
 def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.Table, sa.Table]:
@@ -57,8 +110,8 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         ledger,
         metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("case_id", sa.String(255), nullable=False),
-        sa.Column("account_id", sa.String(255), nullable=False),
+        sa.Column("case_id", sa.String(ID_LENGTH), nullable=False),
+        sa.Column("account_id", sa.String(ID_LENGTH), nullable=False),
         sa.Column("attack_type", sa.String(16), nullable=False),
         sa.Column("closed_at", sa.String(32), nullable=False),
         sa.Column("verdict", sa.String(32), nullable=False),
@@ -73,18 +126,21 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("interval_end", sa.String(32), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("owner", sa.String(512), nullable=False),
-        sa.Column("claim_token", sa.String(64), nullable=False),
+        sa.Column("holder", sa.String(64), nullable=False),
         sa.Column("lease_until", sa.Float, nullable=False),
         sa.Column("batch_id", sa.String(64)),
+        sa.Column("marked_at", sa.Float),
+        sa.Column("lookup_failures", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("reprocessed_by", sa.String(512)),
         sa.Column("http_status", sa.Integer),
         sa.Column("error", sa.Text),
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.Column("updated_at", sa.String(32), nullable=False),
         sa.Column("sent_at", sa.String(32)),
         sa.UniqueConstraint(*KEY, name=f"uq_{ledger}_outcome"),
-        sa.Index(f"ix_{ledger}_token_state", "claim_token", "state", "id"),
-        sa.Index(f"ix_{ledger}_state", "state"),
-        sa.Index(f"ix_{ledger}_interval", "interval_start"),
+        sa.Index(f"ix_{ledger}_holder_state", "holder", "state", "id"),
+        sa.Index(f"ix_{ledger}_closed_state", "closed_at", "state"),
+        sa.Index(f"ix_{ledger}_batch", "batch_id"),
     )
     rejects_table = sa.Table(
         rejects,
@@ -93,8 +149,8 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("row_hash", sa.String(40), nullable=False),
         sa.Column("reason", sa.String(48), nullable=False),
         sa.Column("detail", sa.Text),
-        sa.Column("case_id", sa.String(255)),
-        sa.Column("account_id", sa.String(255)),
+        sa.Column("case_id", sa.String(ID_LENGTH)),
+        sa.Column("account_id", sa.String(ID_LENGTH)),
         sa.Column("raw", sa.Text),
         sa.Column("interval_start", sa.String(32), nullable=False),
         sa.Column("interval_end", sa.String(32), nullable=False),
@@ -106,7 +162,14 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
 
 
 class Ledger:
-    """The ledger and rejects tables on one SQLAlchemy engine (SQLite or PostgreSQL, one code path)."""
+    """The ledger and rejects tables on one SQLAlchemy engine (SQLite or PostgreSQL, one code path).
+
+    One instance is one *holder* (a try of a task): :attr:`holder` is fresh for every
+    instance, so two tries never share rows, even of the same task instance.
+
+    :param lease_seconds: how long rows stay reserved for this holder without a heartbeat.
+        A crashed run's rows are adopted this long after its last heartbeat.
+    """
 
     def __init__(
         self,
@@ -114,15 +177,17 @@ class Ledger:
         *,
         table: str = "human_feedback_ledger",
         rejects_table: str = "human_feedback_rejects",
-        lease_seconds: float = 3600.0,
+        lease_seconds: float = 120.0,
     ) -> None:
+        if engine.dialect.name not in ("sqlite", "postgresql"):
+            raise NotImplementedError(f"ledger on {engine.dialect.name!r} is not supported; use PostgreSQL or SQLite")
         self.engine = engine
         self.metadata = sa.MetaData()
         self.table, self.rejects = build_tables(self.metadata, table, rejects_table)
-        self.lease_seconds = lease_seconds
-        self.token = uuid.uuid4().hex
+        self.lease_seconds = float(lease_seconds)
+        self.holder = uuid.uuid4().hex
 
-    # ------------------------------------------------------------ schema
+    # ------------------------------------------------------------ schema and clock
 
     def ensure_schema(self) -> None:
         """Create both tables (and the unique key) when missing; safe to race.
@@ -150,57 +215,91 @@ class Ledger:
         """Whether the ledger table is there (a dry run must not create it)."""
         return sa.inspect(self.engine).has_table(self.table.name)
 
+    def db_now(self) -> sa.ColumnElement[float]:
+        """The database's clock in epoch seconds: every worker's leases are measured on one clock."""
+        if self.engine.dialect.name == "postgresql":
+            return sa.func.extract("epoch", sa.func.clock_timestamp())
+        return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)")
+
+    def clock(self) -> float:
+        """The database's clock now (epoch seconds)."""
+        with self.engine.connect() as conn:
+            return float(conn.execute(sa.select(self.db_now())).scalar_one())
+
+    def _lease(self) -> sa.ColumnElement[float]:
+        return self.db_now() + self.lease_seconds
+
     def _insert(self):
         """INSERT ... ON CONFLICT DO NOTHING for this dialect."""
-        name = self.engine.dialect.name
-        if name == "postgresql":
+        if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
-        elif name == "sqlite":
+        else:
             from sqlalchemy.dialects.sqlite import insert
-        else:  # pragma: no cover - documented: PostgreSQL and SQLite
-            raise NotImplementedError(f"ledger on {name!r} is not supported; use PostgreSQL or SQLite")
         return insert
 
-    def _lease(self) -> float:
-        return time.time() + self.lease_seconds
+    def _mine(self, states: Iterable[LedgerState]) -> sa.ColumnElement[bool]:
+        t = self.table
+        return sa.and_(t.c.holder == self.holder, t.c.state.in_([s.value for s in states]))
+
+    @staticmethod
+    def _in_interval(t: sa.Table, interval: tuple[str, str]) -> sa.ColumnElement[bool]:
+        return sa.and_(t.c.closed_at >= interval[0], t.c.closed_at < interval[1])
+
+    # ------------------------------------------------------------ lease keeping
+
+    def heartbeat(self) -> LeaseKeeper:
+        """A context manager that renews this holder's leases in the background for the whole run."""
+        return LeaseKeeper(self)
+
+    def renew(self) -> int:
+        """Extend the lease of every unfinished row this holder still holds."""
+        t = self.table
+        with self.engine.begin() as conn:
+            return conn.execute(sa.update(t).where(self._mine(UNFINISHED)).values(lease_until=self._lease())).rowcount
+
+    def release(self) -> int:
+        """The run ended: what it still holds can be adopted at once (no lease left to wait out)."""
+        t = self.table
+        with self.engine.begin() as conn:
+            return conn.execute(sa.update(t).where(self._mine(UNFINISHED)).values(lease_until=0.0)).rowcount
 
     # ------------------------------------------------------------ claims
 
     def claim(
         self,
-        outcomes: Sequence[tuple[CaseOutcome, str, Mapping[str, Any] | None]],
+        outcomes: Sequence[tuple[CaseOutcome, LedgerState, Mapping[str, Any] | None]],
         *,
         owner: str,
         interval: tuple[str, str],
     ) -> int:
         """Insert outcomes with their state and decision columns; returns how many were new.
 
-        Each item is ``(outcome, state, decision_columns)``: ``claimed`` rows carry no decision
-        yet (their lookup failed); ``planned`` and ``noop`` rows carry it. Rows that already
-        exist (decided by any run, ever) are left untouched: that is the exactly-once claim.
+        Each item is ``(outcome, state, columns)``: ``claimed`` rows carry no decision yet
+        (their lookup failed, ``columns`` may hold ``lookup_failures`` and ``error``);
+        ``planned`` and ``noop`` rows carry it. Rows that already exist (decided by any run,
+        ever) are left untouched: that is the exactly-once claim.
         """
         if not outcomes:
             return 0
         now = now_iso()
-        lease = self._lease()
         rows = [
             {
                 "case_id": o.case_id, "account_id": o.account_id, "attack_type": o.attack_type.value,
                 "closed_at": o.closed_at_key, "verdict": o.verdict.value, "comment": o.comment,
-                **_NO_DECISION, **(columns or {}), "state": state,
+                **_NO_DECISION, "lookup_failures": 0, "error": None, **(columns or {}), "state": state.value,
                 "interval_start": interval[0], "interval_end": interval[1], "owner": owner,
-                "claim_token": self.token, "lease_until": lease, "created_at": now, "updated_at": now,
+                "holder": self.holder, "created_at": now, "updated_at": now,
             }
             for o, state, columns in outcomes
         ]  # fmt: skip
-        stmt = self._insert()(self.table).on_conflict_do_nothing(index_elements=list(KEY))
+        stmt = (
+            self._insert()(self.table)
+            .values(lease_until=self._lease())
+            .on_conflict_do_nothing(index_elements=list(KEY))
+        )
         with self.engine.begin() as conn:
             # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
             return conn.execute(stmt, rows).rowcount
-
-    def keys_of_mine(self, outcomes: Sequence[CaseOutcome]) -> set[tuple[str, str, str, str]]:
-        """Which of these outcomes this run holds (after losing part of a claim race)."""
-        return self.existing_keys(outcomes, mine_only=True)
 
     def existing_keys(
         self, outcomes: Sequence[CaseOutcome], *, mine_only: bool = False
@@ -214,56 +313,80 @@ class Ledger:
         found: set[tuple[str, str, str, str]] = set()
         with self.engine.connect() as conn:
             # case_id leads the unique index: an IN on it is an index lookup on every database
-            for start in range(0, len(case_ids), 500):  # bind-parameter limits
+            for start in range(0, len(case_ids), _CHUNK):
                 query = sa.select(t.c.case_id, t.c.account_id, t.c.attack_type, t.c.closed_at).where(
-                    t.c.case_id.in_(case_ids[start : start + 500])
+                    t.c.case_id.in_(case_ids[start : start + _CHUNK])
                 )
                 if mine_only:
-                    query = query.where(t.c.claim_token == self.token)
+                    query = query.where(t.c.holder == self.holder)
                 found.update(key for key in map(tuple, conn.execute(query)) if key in wanted)
         return found
 
-    def take_over(self, owner: str) -> int:
-        """Adopt unfinished rows of this owner (a previous try) or whose lease expired."""
+    def adopt(self, interval: tuple[str, str], owner: str, shard: tuple[int, int] | None = None) -> int:
+        """Take over unfinished rows of this interval (and shard) whose lease has expired.
+
+        A live holder is never overtaken: only rows whose lease ran out on the database's
+        clock move, and the compare-and-set re-checks that inside the update.
+        """
         t = self.table
-        stmt = (
-            sa.update(t)
-            .where(t.c.state.in_(UNFINISHED))
-            .where(sa.or_(t.c.owner == owner, t.c.lease_until < time.time()))
-            .where(t.c.claim_token != self.token)
-            .values(claim_token=self.token, owner=owner, lease_until=self._lease(), updated_at=now_iso())
+        expired = sa.and_(t.c.state.in_([s.value for s in UNFINISHED]), t.c.lease_until <= self.db_now())
+        scope = sa.and_(self._in_interval(t, interval), expired, t.c.holder != self.holder)
+        take = {"holder": self.holder, "owner": owner, "lease_until": self._lease(), "updated_at": now_iso()}
+        with self.engine.begin() as conn:
+            if shard is None:
+                return conn.execute(sa.update(t).where(scope).values(**take)).rowcount
+            candidates = [
+                row_id
+                for row_id, account_id in conn.execute(sa.select(t.c.id, t.c.account_id).where(scope))
+                if in_shard(account_id, *shard)
+            ]
+            moved = 0
+            for part in _parts(candidates):
+                moved += conn.execute(sa.update(t).where(t.c.id.in_(part), expired).values(**take)).rowcount
+            return moved
+
+    def reopen_for_reprocess(
+        self, interval: tuple[str, str], owner: str, run_key: str, shard: tuple[int, int] | None = None
+    ) -> int:
+        """``reprocess``: take this interval's outcomes that were decided but not sent back to ``claimed``.
+
+        Sent rows stay sent (an upload cannot be taken back, and the same case outcome means
+        the same thing); rows waiting for a person stay where they are. Each row is reopened
+        at most once per run (``run_key``), so a retry of a reprocessing run repeats nothing.
+        """
+        t = self.table
+        scope = sa.and_(
+            self._in_interval(t, interval),
+            t.c.state.in_([LedgerState.NOOP.value, LedgerState.FAILED.value]),
+            sa.func.coalesce(t.c.decision, "") != "superseded",
+            sa.func.coalesce(t.c.reprocessed_by, "") != run_key,
         )
+        values = {
+            **_NO_DECISION, "state": LedgerState.CLAIMED.value, "holder": self.holder, "owner": owner,
+            "lease_until": self._lease(), "reprocessed_by": run_key, "lookup_failures": 0, "batch_id": None,
+            "marked_at": None, "http_status": None, "error": None, "updated_at": now_iso(),
+        }  # fmt: skip
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount
-
-    def renew_lease(self, min_interval: float = 60.0) -> None:
-        """Keep this run's unfinished rows from being adopted while it is alive (at most once a minute)."""
-        now = time.time()
-        if now - getattr(self, "_renewed_at", 0.0) < min_interval:
-            return
-        t = self.table
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(t)
-                .where(t.c.claim_token == self.token, t.c.state.in_(UNFINISHED))
-                .values(lease_until=self._lease())
+            ids = [
+                row_id
+                for row_id, account_id in conn.execute(sa.select(t.c.id, t.c.account_id).where(scope))
+                if shard is None or in_shard(account_id, *shard)
+            ]
+            return sum(
+                conn.execute(sa.update(t).where(t.c.id.in_(part), scope).values(**values)).rowcount
+                for part in _parts(ids)
             )
-        self._renewed_at = now
 
-    # ------------------------------------------------------------ reading my rows
+    # ------------------------------------------------------------ reading
 
-    def iter_mine(self, states: Iterable[str], chunk: int = 2000, **equal: Any) -> Iterator[list[LedgerRow]]:
-        """Chunks of this run's rows in the given states (keyset pagination on id)."""
+    def iter_mine(self, states: Iterable[LedgerState], chunk: int = 2000, **equal: Any) -> Iterator[list[LedgerRow]]:
+        """Chunks of this holder's rows in the given states (keyset pagination on id)."""
         t = self.table
         last = 0
         columns = [t.c[f] for f in LedgerRow.__dataclass_fields__]
+        states = list(states)
         while True:
-            query = (
-                sa.select(*columns)
-                .where(t.c.claim_token == self.token, t.c.state.in_(list(states)), t.c.id > last)
-                .order_by(t.c.id)
-                .limit(chunk)
-            )
+            query = sa.select(*columns).where(self._mine(states), t.c.id > last).order_by(t.c.id).limit(chunk)
             for name, value in equal.items():
                 query = query.where(t.c[name].is_(None) if value is None else t.c[name] == value)
             with self.engine.connect() as conn:
@@ -274,69 +397,121 @@ class Ledger:
             last = rows[-1].id
 
     def planned_groups(self) -> list[tuple[str, str, str | None, str | None]]:
-        """Distinct (attack_type, status, result, comment) among this run's unsent planned rows."""
+        """Distinct (attack_type, status, result, comment) among this holder's planned rows."""
         t = self.table
         query = (
             sa.select(t.c.attack_type, t.c.feedback_status, t.c.feedback_result, t.c.feedback_comment)
-            .where(t.c.claim_token == self.token, t.c.state == PLANNED, t.c.batch_id.is_(None))
+            .where(self._mine([LedgerState.PLANNED]))
             .distinct()
         )
         with self.engine.connect() as conn:
             return sorted((tuple(r) for r in conn.execute(query)), key=lambda g: tuple(x or "" for x in g))
 
-    # ------------------------------------------------------------ writing decisions and results
-
-    def record_decisions(self, updates: Sequence[dict[str, Any]]) -> None:
-        """Bulk-apply per-row decisions: each dict has ``row_id`` and the columns to set."""
-        if not updates:
-            return
+    def open_rows(self, interval: tuple[str, str], shard: tuple[int, int] | None = None) -> list[OpenRow]:
+        """Rows of the interval (and shard) that are not done: unfinished, failed or waiting for a person."""
         t = self.table
-        now = now_iso()
+        done = [LedgerState.SENT.value, LedgerState.NOOP.value]
+        query = sa.select(
+            t.c.id, t.c.account_id, t.c.attack_type, t.c.state, t.c.feedback_result, t.c.batch_id,
+            t.c.holder, t.c.owner, t.c.lease_until, t.c.error,
+        ).where(self._in_interval(t, interval), t.c.state.notin_(done)).order_by(t.c.id)  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = [OpenRow(*r[:3], LedgerState(r[3]), *r[4:]) for r in conn.execute(query)]
+        return [r for r in rows if shard is None or in_shard(r.account_id, *shard)]
+
+    def interval_counts(self, interval: tuple[str, str]) -> Counter[str]:
+        """Rows per state among the outcomes closed in the interval (all shards)."""
+        t = self.table
+        query = sa.select(t.c.state, sa.func.count()).where(self._in_interval(t, interval)).group_by(t.c.state)
+        with self.engine.connect() as conn:
+            return Counter({state: n for state, n in conn.execute(query)})
+
+    def counts(self, **equal: Any) -> dict[str, int]:
+        """Rows per state (for tests and operators' eyes)."""
+        t = self.table
+        query = sa.select(t.c.state, sa.func.count()).group_by(t.c.state)
+        for name, value in equal.items():
+            query = query.where(t.c[name] == value)
+        with self.engine.connect() as conn:
+            return {state: n for state, n in conn.execute(query)}
+
+    # ------------------------------------------------------------ transitions (compare-and-set)
+
+    def move(self, row_ids: Sequence[int], expected: Iterable[LedgerState], to: LedgerState, **values: Any) -> int:
+        """Move this holder's rows from an expected state to ``to``; returns how many really moved."""
+        t = self.table
+        values = {**values, "state": to.value, "updated_at": now_iso()}
+        guard = self._mine(expected)
+        with self.engine.begin() as conn:
+            return sum(
+                conn.execute(sa.update(t).where(t.c.id.in_(part), guard).values(**values)).rowcount
+                for part in _parts(row_ids)
+            )
+
+    def record_decisions(self, updates: Sequence[dict[str, Any]]) -> int:
+        """Decide ``claimed`` rows: each dict has ``row_id``, ``new_state`` and the decision columns."""
+        if not updates:
+            return 0
+        t = self.table
         stmt = (
             sa.update(t)
-            .where(t.c.id == sa.bindparam("row_id"), self._still_mine())
+            .where(t.c.id == sa.bindparam("row_id"), self._mine([LedgerState.CLAIMED]))
             .values(
                 state=sa.bindparam("new_state"),
-                ad_state=sa.bindparam("ad_state"),
-                decision=sa.bindparam("decision"),
-                reason=sa.bindparam("reason"),
-                feedback_status=sa.bindparam("feedback_status"),
-                feedback_result=sa.bindparam("feedback_result"),
-                feedback_comment=sa.bindparam("feedback_comment"),
-                updated_at=now,
+                **{column: sa.bindparam(column) for column in DECISION_COLUMNS},
+                updated_at=now_iso(),
             )
         )
         with self.engine.begin() as conn:
-            conn.execute(stmt, list(updates))
+            return conn.execute(stmt, list(updates)).rowcount
 
-    def set_state(self, row_ids: Sequence[int], **values: Any) -> None:
-        """Update this run's rows by id (in chunks, to stay under bind-parameter limits)."""
+    def record_lookup_failures(self, row_ids: Sequence[int], error: str, *, permanent: bool) -> None:
+        """A claimed row's lookup failed again; permanent failures are counted toward giving up."""
         t = self.table
-        values["updated_at"] = now_iso()
+        values: dict[str, Any] = {"error": error[:1000], "updated_at": now_iso()}
+        if permanent:
+            values["lookup_failures"] = t.c.lookup_failures + 1
         with self.engine.begin() as conn:
-            for start in range(0, len(row_ids), 500):
-                part = row_ids[start : start + 500]
-                conn.execute(sa.update(t).where(t.c.id.in_(part), self._still_mine()).values(**values))
+            for part in _parts(row_ids):
+                conn.execute(sa.update(t).where(t.c.id.in_(part), self._mine([LedgerState.CLAIMED])).values(**values))
 
-    def _still_mine(self) -> sa.ColumnElement[bool]:
-        """Guard for updates by id: the row was not adopted by another run meanwhile.
+    def mark_sending(self, row_ids: Sequence[int], batch_id: str) -> list[tuple[int, str]]:
+        """Committed before the request: returns the (id, account_id) rows this holder really moved.
 
-        Wrapped in COALESCE so the planner looks rows up by primary key instead of scanning
-        the (claim_token, ...) index over every row this run holds (quadratic on big days).
+        Only rows still ``planned``, still this holder's, and whose lease has not run out
+        move: a try whose lease expired may already have been overtaken and sends nothing.
         """
-        return sa.func.coalesce(self.table.c.claim_token, "") == self.token
+        t = self.table
+        guard = sa.and_(self._mine([LedgerState.PLANNED]), t.c.lease_until > self.db_now())
+        values = {
+            "state": LedgerState.SENDING.value, "batch_id": batch_id, "marked_at": self.db_now(),
+            "lease_until": self._lease(), "updated_at": now_iso(),
+        }  # fmt: skip
+        with self.engine.begin() as conn:
+            for part in _parts(row_ids):
+                conn.execute(sa.update(t).where(t.c.id.in_(part), guard).values(**values))
+            moved = conn.execute(
+                sa.select(t.c.id, t.c.account_id).where(t.c.batch_id == batch_id, self._mine([LedgerState.SENDING]))
+            )
+            return [tuple(r) for r in moved]  # type: ignore[misc]
 
-    def mark_batch(self, row_ids: Sequence[int], batch_id: str) -> None:
-        """Written and committed before the request: after a crash these rows are in doubt."""
-        self.set_state(row_ids, batch_id=batch_id, lease_until=self._lease())
+    def mark_sent(self, row_ids: Sequence[int], http_status: int | None, note: str | None = None) -> int:
+        """HUMAN applied the batch (a 2xx) or a lookup showed it did."""
+        return self.move(
+            row_ids,
+            [LedgerState.SENDING, LedgerState.IN_DOUBT],
+            LedgerState.SENT,
+            http_status=http_status,
+            sent_at=now_iso(),
+            error=note,
+        )
 
-    # ------------------------------------------------------------ rejects and reprocessing
+    # ------------------------------------------------------------ rejects
 
     def record_rejects(self, rejects: Sequence[Rejected], *, owner: str, interval: tuple[str, str]) -> None:
+        """Each broken row once (by its hash and reason), however many runs read it."""
         if not rejects:
             return
-        import json
-
         now = now_iso()
         rows = [
             {
@@ -351,34 +526,41 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(stmt, rows)
 
-    def forget_interval(self, interval: tuple[str, str], owner: str) -> int:
-        """``reprocess``: delete finished decisions of outcomes closed in the interval.
 
-        Refuses while another live run still holds unfinished rows there (they may be mid-upload).
-        """
-        t = self.table
-        in_interval = sa.and_(t.c.closed_at >= interval[0], t.c.closed_at < interval[1])
-        with self.engine.begin() as conn:
-            busy = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(t)
-                .where(in_interval, t.c.state.in_(UNFINISHED), t.c.owner != owner, t.c.lease_until >= time.time())
-            ).scalar_one()
-            if busy:
-                raise RuntimeError(
-                    f"reprocess refused: {busy} outcomes of this interval are being handled by another live run"
-                )
-            return conn.execute(sa.delete(t).where(in_interval, t.c.state.notin_(UNFINISHED))).rowcount
+class LeaseKeeper:
+    """Renews a holder's leases every quarter lease in a daemon thread, from start to stop.
 
-    def counts(self, **equal: Any) -> dict[str, int]:
-        """Rows per state (for tests, reports and operators' eyes)."""
-        t = self.table
-        query = sa.select(t.c.state, sa.func.count()).group_by(t.c.state)
-        for name, value in equal.items():
-            query = query.where(t.c[name] == value)
-        with self.engine.connect() as conn:
-            return {state: n for state, n in conn.execute(query)}
+    Renewal failures (a locked SQLite file, a dropped connection) are logged and retried at
+    the next beat; if they last longer than the lease, other runs may adopt the rows, and
+    the compare-and-set transitions make this try's later writes to them no-ops.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.interval = max(ledger.lease_seconds / 4, 0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="human-ledger-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.ledger.renew()
+            except Exception as exc:
+                log.warning("Could not renew the ledger lease (will try again): %s", exc)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _parts(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
 
 
 def _short(value: Any) -> str | None:
-    return None if value is None else str(value)[:255]
+    return None if value is None else str(value)[:ID_LENGTH]

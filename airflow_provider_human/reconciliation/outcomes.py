@@ -25,6 +25,8 @@ class Verdict(StrEnum):
 class RejectReason(StrEnum):
     MISSING_CASE_ID = "missing_case_id"
     MISSING_ACCOUNT_ID = "missing_account_id"
+    INVALID_CASE_ID = "invalid_case_id"
+    INVALID_ACCOUNT_ID = "invalid_account_id"
     UNKNOWN_VERDICT = "unknown_verdict"
     UNKNOWN_ATTACK_TYPE = "unknown_attack_type"
     UNPARSEABLE_CLOSED_AT = "unparseable_closed_at"
@@ -84,16 +86,40 @@ def parse_timestamp(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def parse_outcome(raw: Mapping[str, Any]) -> CaseOutcome | Rejected:
-    """Validate one row; a bad row becomes a :class:`Rejected` with the reason, never an exception."""
+def parse_outcome(
+    raw: Mapping[str, Any], within: tuple[datetime, datetime] | None = None
+) -> CaseOutcome | Rejected | None:
+    """Validate one row; a bad row becomes a :class:`Rejected` with the reason, never an exception.
+
+    ``closed_at`` is checked first: a row that cannot be dated belongs to no interval (every
+    run reads it, and it is rejected the same way each time). With ``within``, a row dated
+    outside ``[start, end)`` is another interval's and gives ``None``, whatever else is wrong
+    with it; the source's own filter is not trusted for this (SQLite compares text).
+    """
     if UNPARSEABLE_ROW_KEY in raw:
         return Rejected(RejectReason.UNPARSEABLE_ROW, str(raw[UNPARSEABLE_ROW_KEY])[:200], raw)
+    closed_at = parse_timestamp(raw.get("closed_at"))
+    if closed_at is None:
+        shown = _text(raw.get("case_id")) or "?"
+        return Rejected(
+            RejectReason.UNPARSEABLE_CLOSED_AT, f"case {shown[:80]}: closed_at={raw.get('closed_at')!r}", raw
+        )
+    if within is not None and not within[0] <= closed_at < within[1]:
+        return None
     case_id = _text(raw.get("case_id"))
     if case_id is None:
         return Rejected(RejectReason.MISSING_CASE_ID, "case_id is empty", raw)
+    if not _storable(case_id):
+        return Rejected(RejectReason.INVALID_CASE_ID, f"case_id={case_id[:80]!r}...: {_why_not(case_id)}", raw)
     account_id = _text(raw.get("account_id"))
     if account_id is None:
         return Rejected(RejectReason.MISSING_ACCOUNT_ID, f"case {case_id}: account_id is empty", raw)
+    if not _storable(account_id):
+        return Rejected(
+            RejectReason.INVALID_ACCOUNT_ID,
+            f"case {case_id}: account_id={account_id[:80]!r}: {_why_not(account_id)}",
+            raw,
+        )
     try:
         attack_type = AttackType.parse(raw.get("attack_type"))
     except HumanInputError:
@@ -105,13 +131,24 @@ def parse_outcome(raw: Mapping[str, Any]) -> CaseOutcome | Rejected:
         verdict = Verdict((verdict_text or "").lower())
     except ValueError:
         return Rejected(RejectReason.UNKNOWN_VERDICT, f"case {case_id}: verdict={raw.get('verdict')!r}", raw)
-    closed_at = parse_timestamp(raw.get("closed_at"))
-    if closed_at is None:
-        return Rejected(RejectReason.UNPARSEABLE_CLOSED_AT, f"case {case_id}: closed_at={raw.get('closed_at')!r}", raw)
     comment = raw.get("comment")
     return CaseOutcome(
         case_id, account_id, attack_type, verdict, closed_at, None if comment in (None, "") else str(comment)
     )
+
+
+#: The ledger's id columns hold this many characters; longer ids could never be claimed.
+MAX_ID_LENGTH = 255
+
+
+def _storable(text: str) -> bool:
+    return len(text) <= MAX_ID_LENGTH and text.isprintable()
+
+
+def _why_not(text: str) -> str:
+    if len(text) > MAX_ID_LENGTH:
+        return f"{len(text)} characters, more than the ledger's {MAX_ID_LENGTH}"
+    return "holds control characters"
 
 
 def _text(value: Any) -> str | None:

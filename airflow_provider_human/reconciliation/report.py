@@ -1,4 +1,9 @@
-"""The run report: counts a person can check against the API's log, as a table, JSON and Markdown."""
+"""The run report: counts a person can check against the API's log, as a table, JSON and Markdown.
+
+Every counter lives in one :class:`~collections.Counter` keyed by category (``COUNTERS``
+names and orders them); reasons for rejects and skips and the results sent are broken
+down in their own counters.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,34 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: category -> how the report names it, in the order the report shows them.
+COUNTERS: dict[str, str] = {
+    "rows_read": "rows read",
+    "outcomes_valid": "valid outcomes",
+    "undated": "undated rows (no usable closed_at; in no interval, not counted as rejects)",
+    "superseded": "superseded",
+    "already_decided": "already decided earlier",
+    "adopted": "adopted from an ended or crashed run",
+    "reprocessed": "reprocess: decided again",
+    "decided": "decided now",
+    "true_positive": "true positives",
+    "false_positive": "false positives",
+    "false_negative": "false negatives",
+    "pending": "pending uploads",
+    "consistent": "consistent (nothing to send)",
+    "lookups": "account lookups",
+    "lookup_failures": "account lookups that failed",
+    "requests_planned": "feedback requests planned (dry run)",
+    "requests_sent": "feedback requests sent",
+    "accounts_sent": "accounts sent",
+    "not_applied": "uploads refused before HUMAN acted (left planned)",
+    "failed": "uploads HUMAN rejected (400)",
+    "in_doubt": "uploads in doubt",
+    "verified_applied": "in doubt, verified applied by lookup",
+    "verified_not_applied": "in doubt, verified not applied (sent again)",
+    "needs_review": "in doubt, needs a person",
+}
+
 
 @dataclass
 class ReconciliationReport:
@@ -17,29 +50,15 @@ class ReconciliationReport:
     owner: str
     source: str
     dry_run: bool = False
-    rows_read: int = 0
-    outcomes_valid: int = 0
+    shard: str | None = None
+    counts: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
-    superseded: int = 0
-    already_decided: int = 0
-    decided: int = 0
-    true_positives: int = 0
-    false_positives: int = 0
-    false_negatives: int = 0
-    pending_uploads: int = 0
-    consistent: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
-    lookups: int = 0
-    lookup_failures: int = 0
-    requests_sent: int = 0
-    requests_planned: int = 0
-    accounts_sent: int = 0
-    failures: int = 0
-    in_doubt: int = 0
-    recovered_verified: int = 0
-    recovered_resent: int = 0
     uploads_by_result: Counter[str] = field(default_factory=Counter)
-    reprocessed_rows: int = 0
+    #: the interval's rows per ledger state when the run ended (all shards)
+    ledger_states: dict[str, int] = field(default_factory=dict)
+    #: what keeps the interval from being done, in words (empty when it is done)
+    left: list[str] = field(default_factory=list)
     duration_seconds: float = 0.0
     report_paths: list[str] = field(default_factory=list)
 
@@ -47,32 +66,26 @@ class ReconciliationReport:
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
 
+    @property
+    def complete(self) -> bool:
+        return not self.left
+
     def summary(self) -> dict[str, Any]:
         """The small XCom value."""
         return {
             "interval_start": self.interval_start,
             "interval_end": self.interval_end,
             "dry_run": self.dry_run,
-            "rows_read": self.rows_read,
-            "true_positives": self.true_positives,
-            "false_positives": self.false_positives,
-            "false_negatives": self.false_negatives,
-            "consistent": self.consistent,
+            **{key: self.counts[key] for key in COUNTERS},
             "skipped": sum(self.skipped.values()),
             "rejected": self.rejected_total,
-            "superseded": self.superseded,
-            "already_decided": self.already_decided,
-            "requests_sent": self.requests_sent,
-            "failures": self.failures,
-            "in_doubt": self.in_doubt,
-            "recovered_verified": self.recovered_verified,
-            "recovered_resent": self.recovered_resent,
+            "ledger_states": dict(self.ledger_states),
             "report_paths": list(self.report_paths),
         }
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("rejected", "skipped", "uploads_by_result"):
+        for key in ("counts", "rejected", "skipped", "uploads_by_result"):
             data[key] = dict(sorted(getattr(self, key).items()))
         return data
 
@@ -81,36 +94,26 @@ class ReconciliationReport:
             ("interval", f"[{self.interval_start}, {self.interval_end})"),
             ("source", self.source),
             ("dry run", str(self.dry_run)),
-            ("rows read", str(self.rows_read)),
-            ("valid outcomes", str(self.outcomes_valid)),
-            ("rejected", _with_reasons(self.rejected_total, self.rejected)),
-            ("superseded", str(self.superseded)),
-            ("already decided earlier", str(self.already_decided)),
-            ("decided now", str(self.decided)),
-            ("true positives", str(self.true_positives)),
-            ("false positives", str(self.false_positives)),
-            ("false negatives", str(self.false_negatives)),
-            ("pending uploads", str(self.pending_uploads)),
-            ("consistent (nothing to send)", str(self.consistent)),
-            ("skipped", _with_reasons(sum(self.skipped.values()), self.skipped)),
-            ("account lookups", f"{self.lookups} ({self.lookup_failures} failed)"),
-            ("feedback requests sent", self._requests_text()),
-            ("accounts sent", str(self.accounts_sent)),
-            ("failed uploads (rows)", str(self.failures)),
-            ("in doubt (rows)", str(self.in_doubt)),
-            ("recovered: verified / resent", f"{self.recovered_verified} / {self.recovered_resent}"),
-            ("duration", f"{self.duration_seconds:.1f} s"),
-        ]  # fmt: skip
-        if self.reprocessed_rows:
-            lines.insert(3, ("reprocess: earlier decisions forgotten", str(self.reprocessed_rows)))
+        ]
+        if self.shard:
+            lines.append(("shard", self.shard))
+        for key, label in COUNTERS.items():
+            if self.counts[key] or key in ("rows_read", "decided", "requests_sent"):
+                lines.append((label, str(self.counts[key])))
+        lines.insert(5, ("rejected", _with_reasons(self.rejected_total, self.rejected)))
+        if self.skipped:
+            lines.append(("skipped", _with_reasons(sum(self.skipped.values()), self.skipped)))
+        if self.uploads_by_result:
+            lines.append(
+                ("sent by result", _with_reasons(sum(self.uploads_by_result.values()), self.uploads_by_result))
+            )
+        if self.ledger_states:
+            lines.append(
+                ("interval in the ledger", ", ".join(f"{s}: {n}" for s, n in sorted(self.ledger_states.items())))
+            )
+        lines.append(("left to do", "; ".join(self.left) if self.left else "nothing: the interval is done"))
+        lines.append(("duration", f"{self.duration_seconds:.1f} s"))
         return lines
-
-    def _requests_text(self) -> str:
-        return (
-            f"{self.requests_sent} (dry run: {self.requests_planned} planned)"
-            if self.dry_run
-            else str(self.requests_sent)
-        )
 
     def as_table(self) -> str:
         rows = self.rows()

@@ -1,41 +1,77 @@
-"""Does Account Defender already reflect a feedback upload whose fate is unknown?
+"""Did HUMAN apply a feedback upload whose answer never said so? Rules from the vendor pages only.
 
-Used only for in-doubt batches (a crash or an ambiguous error after the body may have
-arrived). Resending blindly could open a second incident; this looks instead.
+Used for uploads in doubt (a crash or an ambiguous answer after the body may have arrived).
+Resending blindly could open a second incident, marking as sent blindly could lose one, so
+each result is judged by what v2 documents, and where nothing documented can tell, a
+person decides (``needs_review``). v1 is not used: its documented fields cannot tell a
+new resolved manual incident from an older one.
+
+=====================================  ======================================================
+result sent                            judged applied when
+=====================================  ======================================================
+resolved/resolved, resolved/no_attack  no Pending incident of that attack type is left
+                                       (closing feedback; the state it asks for holds)
+resolved/manually_identified, pending  a Pending, manually created incident of that type
+                                       created after the batch was marked (minus clock skew)
+resolved/manually_identified_and_      never: it opens a Resolved incident and v2 lists only
+resolved                               Pending ones. Never resent, never marked sent.
+=====================================  ======================================================
+
+An incident whose v2 ``attack_type`` this provider cannot map might be of the type in
+question: where one is present and the answer depends on it, the upload needs review.
 """
 
 from __future__ import annotations
 
+from datetime import UTC
+from enum import StrEnum
+
 from airflow_provider_human.client.attack_types import AttackType
-from airflow_provider_human.client.models import AccountInfoV1, AccountInfoV2, FeedbackResult, FeedbackStatus
+from airflow_provider_human.client.models import AccountInfoV2, FeedbackResult, FeedbackStatus
 
 
-def needs_v1(result: FeedbackResult | None) -> bool:
-    """v2 lists only Pending incidents; a Resolved false negative shows only through v1."""
-    return result is FeedbackResult.MANUALLY_IDENTIFIED_AND_RESOLVED
+class Applied(StrEnum):
+    YES = "applied"  # mark sent
+    NO = "not_applied"  # send again (through the fenced path)
+    UNKNOWN = "unknown"  # needs a person
 
 
-def is_reflected(
+def was_applied(
     attack_type: AttackType,
     status: FeedbackStatus,
     result: FeedbackResult | None,
-    v2: AccountInfoV2,
-    v1: AccountInfoV1 | None = None,
-) -> bool:
-    """True when the account's current state is what the feedback would have produced.
-
-    - ``resolved``/``no_attack`` and ``resolved``/``resolved`` close Pending incidents: reflected
-      when no Pending incident of that type is left.
-    - ``manually_identified`` and ``pending`` open a Pending incident: reflected when one is there.
-    - ``manually_identified_and_resolved`` opens a Resolved, manually created incident: reflected
-      when v1 (asked for that attack type) shows a manually created incident and no Pending one.
-      HUMAN shows manually created incidents with risk 100, so v1 picks them among resolved ones.
-    """
-    pending = attack_type in v2.pending_attack_types() if v2.exists else False
-    if status is FeedbackStatus.PENDING or result is FeedbackResult.MANUALLY_IDENTIFIED:
-        return pending
-    if result in (FeedbackResult.RESOLVED, FeedbackResult.NO_ATTACK):
-        return not pending
-    if v1 is None:
-        raise ValueError("a v1 lookup is needed to verify manually_identified_and_resolved")
-    return bool(v1.exists) and not v1.is_under_attack and v1.is_manually_created
+    info: AccountInfoV2,
+    *,
+    marked_at: float | None,
+    clock_skew_seconds: float = 300.0,
+) -> tuple[Applied, str]:
+    """Judge one in-doubt upload from a fresh v2 lookup; returns the answer and why, in words."""
+    if result is FeedbackResult.MANUALLY_IDENTIFIED_AND_RESOLVED:
+        return Applied.UNKNOWN, "manually_identified_and_resolved opens a Resolved incident, which no lookup shows"
+    incidents = info.active_incidents if info.exists else []
+    of_type = [i for i in incidents if i.attack is attack_type]
+    unmapped = sorted({i.attack_type for i in incidents if i.attack is None})
+    if status is FeedbackStatus.RESOLVED and result in (FeedbackResult.RESOLVED, FeedbackResult.NO_ATTACK):
+        if of_type:
+            return Applied.NO, f"a Pending {attack_type.value} incident is still open"
+        if unmapped:
+            return Applied.UNKNOWN, f"Pending incidents of types this provider cannot map: {unmapped}"
+        return Applied.YES, f"no Pending {attack_type.value} incident is left"
+    # manually_identified or pending: opens a Pending, manually created incident
+    manual = [i for i in of_type if i.is_manually_created]
+    if marked_at is not None:
+        since = marked_at - clock_skew_seconds
+        fresh = [
+            i
+            for i in manual
+            if i.incident_creation is not None and i.incident_creation.astimezone(UTC).timestamp() >= since
+        ]
+    else:
+        fresh = []
+    if fresh:
+        return Applied.YES, "a Pending manually created incident opened after the upload"
+    if manual:
+        return Applied.UNKNOWN, "a Pending manually created incident exists, but not clearly opened by this upload"
+    if unmapped:
+        return Applied.UNKNOWN, f"Pending incidents of types this provider cannot map: {unmapped}"
+    return Applied.NO, f"no Pending manually created {attack_type.value} incident"

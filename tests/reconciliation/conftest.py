@@ -53,20 +53,30 @@ def case_db(tmp_path) -> CaseDB:
     return CaseDB(tmp_path / "cases.sqlite")
 
 
+#: Test timings: verify in-doubt uploads at once, wait briefly for other runs, short leases.
+FAST = {"verify_after_seconds": 0.0, "wait_for_others_seconds": 3.0, "poll_seconds": 0.05}
+
+
 @pytest.fixture
 def reconcile(case_db, make_client):
-    """Run one reconciliation of [DAY, NEXT_DAY) (or another interval) and return (report, reconciler)."""
+    """Run one reconciliation of [DAY, NEXT_DAY) (or another interval); returns (report, result).
 
-    def run(start=DAY, end=NEXT_DAY, owner="test/run-1/reconcile/-1", client=None, policy=None, **settings):
+    The run's error is raised unless ``check=False`` (then it is on ``result.error``).
+    """
+
+    def run(start=DAY, end=NEXT_DAY, owner="test/run-1/reconcile/-1", client=None, policy=None, check=True,
+            lease_seconds=30.0, **settings):  # fmt: skip
         reconciler = Reconciler(
             client or make_client(),
             SqlOutcomeSource(engine=case_db.engine),
-            Ledger(case_db.engine),
+            Ledger(case_db.engine, lease_seconds=lease_seconds),
             policy=DecisionPolicy(policy),
-            settings=ReconcileSettings(**settings),
+            settings=ReconcileSettings(**{**FAST, **settings}),
         )
-        report = reconciler.run(start, end, owner)
-        return report, reconciler
+        result = reconciler.run(start, end, owner)
+        if check:
+            result.raise_for_outcome()
+        return result.report, result
 
     return run
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 
 from airflow_provider_human.client import HumanAuthError, HumanInputError
-from airflow_provider_human.reconciliation.engine import ReconciliationAbortedError, ReconciliationIncompleteError
+from airflow_provider_human.reconciliation.engine import (
+    ReconciliationAbortedError,
+    ReconciliationIncompleteError,
+    ReconciliationNeedsAttentionError,
+)
+from airflow_provider_human.reconciliation.ledger import Ledger
 from tests.reconciliation.conftest import outcome
 
 PENDING = [{"attack_type": "ato", "risk_score": 0.8}]
@@ -69,8 +73,9 @@ def test_every_decision_table_cell(case_db, fake_api, reconcile):
         if decision == "skip":
             assert row["reason"] == "unknown_account"
     assert sum(sent.values()) == 4 and len(fake_api.requests("feedback")) == 4
-    assert (report.true_positives, report.false_positives, report.false_negatives) == (1, 1, 2)
-    assert (report.consistent, report.skipped["unknown_account"], report.requests_sent) == (2, 3, 4)
+    c = report.counts
+    assert (c["true_positive"], c["false_positive"], c["false_negative"]) == (1, 1, 2)
+    assert (c["consistent"], report.skipped["unknown_account"], c["requests_sent"]) == (2, 3, 4)
 
 
 def test_latest_outcome_per_account_and_attack_type_wins(case_db, fake_api, reconcile):
@@ -84,7 +89,7 @@ def test_latest_outcome_per_account_and_attack_type_wins(case_db, fake_api, reco
     rows = {r["case_id"]: r for r in case_db.ledger_rows()}
     assert rows["old"]["decision"] == "superseded" and rows["old"]["state"] == "noop"
     assert rows["new"]["decision"] == "true_positive" and rows["fa-case"]["decision"] == "consistent"
-    assert report.superseded == 1
+    assert report.counts["superseded"] == 1
     assert set(uploads(fake_api)) == {("a1", "ato", "resolved", "resolved")}
 
 
@@ -93,12 +98,12 @@ def test_rerun_and_overlapping_backfill_send_nothing_again(case_db, fake_api, re
     seed_states(fake_api, pending=["a1"], none=["a2"])
     reconcile()
     again, _ = reconcile(owner="test/run-2/reconcile/-1")
-    assert again.already_decided == 2 and again.requests_sent == 0
+    assert again.counts["already_decided"] == 2 and again.counts["requests_sent"] == 0
     case_db.add(outcome("c3", "a3", "confirmed_fraud", "2026-11-19T05:00:00Z"))
     seed_states(fake_api, none=["a3"])
     wide, _ = reconcile(start=datetime(2026, 11, 17, tzinfo=UTC), end=datetime(2026, 11, 20, tzinfo=UTC),
                         owner="backfill/wide")  # fmt: skip
-    assert wide.already_decided == 2 and wide.requests_sent == 1
+    assert wide.counts["already_decided"] == 2 and wide.counts["requests_sent"] == 1
     assert all(n == 1 for n in uploads(fake_api).values()) and len(uploads(fake_api)) == 3
 
 
@@ -124,13 +129,13 @@ def test_bad_rows_go_to_rejects_and_do_not_stop_valid_ones(case_db, fake_api, re
     )
     seed_states(fake_api, pending=["a1"])
     report, _ = reconcile(max_reject_ratio=0.9)
-    assert dict(report.rejected) == {"missing_account_id": 1, "unknown_verdict": 1, "unknown_attack_type": 1,
-                                     "unparseable_closed_at": 1}  # fmt: skip
+    assert dict(report.rejected) == {"missing_account_id": 1, "unknown_verdict": 1, "unknown_attack_type": 1}
+    assert report.counts["undated"] == 1 and report.counts["rows_read"] == 4  # undated rows are in no interval
     assert {(r["case_id"], r["reason"]) for r in case_db.rejects()} == {
         ("no-account", "missing_account_id"), ("bad-verdict", "unknown_verdict"),
         ("bad-type", "unknown_attack_type"), ("bad-date", "unparseable_closed_at"),
     }  # fmt: skip
-    assert report.requests_sent == 1
+    assert report.counts["requests_sent"] == 1
 
 
 def test_too_many_rejects_fail_before_anything_is_decided_or_sent(case_db, fake_api, reconcile):
@@ -147,7 +152,8 @@ def test_dry_run_plans_without_sending_or_writing(case_db, fake_api, reconcile):
     case_db.add(*[outcome(f"c{i}", f"a{i}", "confirmed_fraud") for i in range(5)])
     seed_states(fake_api, pending=[f"a{i}" for i in range(5)])
     report, _ = reconcile(dry_run=True, batch_size=2)
-    assert (report.true_positives, report.requests_planned, report.requests_sent) == (5, 3, 0)
+    c = report.counts
+    assert (c["true_positive"], c["requests_planned"], c["requests_sent"]) == (5, 3, 0)
     assert fake_api.requests("feedback") == []
     import sqlalchemy as sa
 
@@ -159,7 +165,7 @@ def test_batches_are_as_large_as_allowed_and_comment_names_the_interval(case_db,
     seed_states(fake_api, pending=[f"a{i}" for i in range(7)])
     report, _ = reconcile(batch_size=3)
     posts = fake_api.requests("feedback")
-    assert [len(p["body"]["accountIds"]) for p in posts] == [3, 3, 1] and report.requests_sent == 3
+    assert [len(p["body"]["accountIds"]) for p in posts] == [3, 3, 1] and report.counts["requests_sent"] == 3
     assert {p["body"]["comment"] for p in posts} == {
         "Airflow reconciliation of cases closed in [2026-11-18T00:00:00.000000Z, 2026-11-19T00:00:00.000000Z)"
     }
@@ -180,41 +186,47 @@ def test_policy_is_data(case_db, fake_api, reconcile):
         reconcile(policy={"legitimate": {"none": "resolved/whatever"}})
 
 
-def test_reprocess_decides_the_interval_again(case_db, fake_api, reconcile):
-    case_db.add(outcome("c1", "a1", "suspected_fraud"))
-    seed_states(fake_api, none=["a1"])
+def test_reprocess_decides_again_what_was_not_sent_and_never_resends(case_db, fake_api, reconcile):
+    case_db.add(outcome("c1", "a1", "suspected_fraud"), outcome("c2", "later-known", "confirmed_fraud"))
+    seed_states(fake_api, none=["a1"])  # later-known is unknown to HUMAN today: skipped
     reconcile()
+    seed_states(fake_api, none=["later-known"])
     report, _ = reconcile(owner="o2", reprocess=True)
-    assert report.reprocessed_rows == 1 and report.decided == 1
-    # HUMAN now shows the Pending incident the first run created: nothing to send this time
-    assert report.consistent == 1 and len(fake_api.requests("feedback")) == 1
+    # the skip is decided again (HUMAN knows the account now); the sent upload stays sent
+    assert report.counts["reprocessed"] == 1 and report.counts["false_negative"] == 1
+    assert uploads(fake_api) == {
+        ("a1", "ato", "resolved", "manually_identified"): 1,
+        ("later-known", "ato", "resolved", "manually_identified_and_resolved"): 1,
+    }
+    again, _ = reconcile(owner="o2", reprocess=True)  # a retry of the same reprocessing run
+    assert again.counts["reprocessed"] == 0 and again.counts["requests_sent"] == 0
 
 
-def test_in_doubt_upload_that_was_applied_is_verified_not_resent(case_db, fake_api, reconcile, make_client):
-    case_db.add(outcome("c1", "a1", "suspected_fraud"), outcome("c2", "a2", "confirmed_fraud"))
-    seed_states(fake_api, none=["a1", "a2"])
-    fake_api.configure(reset_rate=1.0, fault_kinds=["feedback"])  # HUMAN applies the upload, then the connection drops
-    report, reconciler = reconcile()
-    assert report.in_doubt == 2
-    with pytest.raises(ReconciliationIncompleteError, match="in_doubt"):
-        reconciler.raise_if_incomplete()
-    fake_api.configure(reset_rate=0.0)
-    retry, again = reconcile()  # same owner: a task retry adopts its rows at once
-    again.raise_if_incomplete()
-    assert (retry.recovered_verified, retry.recovered_resent, retry.requests_sent) == (2, 0, 0)
-    assert [len(fake_api.account(a)["incidents"]) for a in ("a1", "a2")] == [1, 1]
-    assert {r["state"] for r in case_db.ledger_rows()} == {"sent"}
+def test_in_doubt_uploads_are_verified_by_result(case_db, fake_api, reconcile):
+    case_db.add(outcome("c1", "a1", "suspected_fraud"), outcome("c2", "a2", "confirmed_fraud"),
+                outcome("c3", "a3", "legitimate"))  # fmt: skip
+    seed_states(fake_api, none=["a1", "a2"], pending=["a3"])
+    # HUMAN applies every upload, then the connection drops before the answer
+    fake_api.configure(reset_rate=1.0, fault_kinds=["feedback"])
+    with pytest.raises(ReconciliationNeedsAttentionError, match=r"1 uploads need a person.*a2 ato manually_iden"):
+        reconcile()
+    rows = {r["account_id"]: r for r in case_db.ledger_rows()}
+    assert (rows["a1"]["state"], rows["a2"]["state"], rows["a3"]["state"]) == ("sent", "needs_review", "sent")
+    assert "verified applied" in rows["a1"]["error"] and "no lookup shows" in rows["a2"]["error"]
+    assert len(fake_api.effects()) == 3 and len(fake_api.requests("feedback")) == 3  # nothing resent
 
 
 def test_in_doubt_upload_that_was_not_applied_is_sent_once(case_db, fake_api, reconcile):
     case_db.add(outcome("c1", "a1", "suspected_fraud"), outcome("c2", "a2", "legitimate"))
     seed_states(fake_api, none=["a1"], pending=["a2"])
-    fake_api.configure(failure_rate=1.0, failure_status=502, fault_kinds=["feedback"])  # HUMAN never saw it
-    first, _ = reconcile()
-    assert first.in_doubt == 2
+    # A 502 that came before HUMAN acted (the client cannot know that): in doubt, looked up, sent again
+    fake_api.configure(failure_rate=1.0, failure_status=502, fault_kinds=["feedback"])
+    first, result = reconcile(check=False)
+    assert isinstance(result.error, ReconciliationIncompleteError) and first.counts["in_doubt"] >= 2
+    assert fake_api.effects() == []
     fake_api.configure(failure_rate=0.0)
     retry, _ = reconcile()
-    assert (retry.recovered_verified, retry.recovered_resent, retry.requests_sent) == (0, 2, 2)
+    assert retry.counts["verified_not_applied"] == 2 and retry.counts["requests_sent"] == 2
     assert uploads(fake_api) == {("a1", "ato", "resolved", "manually_identified"): 1,
                                  ("a2", "ato", "resolved", "no_attack"): 1}  # fmt: skip
 
@@ -225,13 +237,13 @@ def test_token_revoked_mid_run_then_next_run_finishes(case_db, fake_api, reconci
     fake_api.configure(revoke_after_feedback=2)
     with pytest.raises(HumanAuthError):
         reconcile(batch_size=1)
-    states = Counter(r["state"] for r in case_db.ledger_rows())
-    assert states == {"sent": 2, "planned": 3}
-    assert all(r["batch_id"] is None for r in case_db.ledger_rows("state = 'planned'"))
+    rows = case_db.ledger_rows()
+    assert Counter(r["state"] for r in rows) == {"sent": 2, "planned": 3}
+    assert all(r["batch_id"] is None and r["lease_until"] == 0 for r in rows if r["state"] == "planned")  # released
     fake_api.set_tokens("new-token-after-rotation")
     fake_api.configure(revoke_after_feedback=0)
-    report, _ = reconcile(batch_size=1, client=make_client(token="new-token-after-rotation"))
-    assert report.requests_sent == 3
+    report, _ = reconcile(batch_size=1, client=make_client(token="new-token-after-rotation"), owner="manual-rerun")
+    assert report.counts["requests_sent"] == 3 and report.counts["adopted"] == 3
     assert len(uploads(fake_api)) == 5 and set(uploads(fake_api).values()) == {1}
 
 
@@ -239,25 +251,32 @@ def test_lookup_failure_leaves_the_outcome_for_the_next_try(case_db, fake_api, r
     case_db.add(outcome("c1", "a1", "confirmed_fraud"))
     seed_states(fake_api, pending=["a1"])
     fake_api.configure(failure_rate=1.0, failure_status=503)
-    report, reconciler = reconcile(client=make_client(max_retries=0))
-    assert report.lookup_failures == 1 and case_db.ledger_rows()[0]["state"] == "claimed"
-    with pytest.raises(ReconciliationIncompleteError, match="claimed"):
-        reconciler.raise_if_incomplete()
+    with pytest.raises(ReconciliationIncompleteError, match="1 outcomes not decided yet"):
+        reconcile(client=make_client(max_retries=0))
+    assert case_db.ledger_rows()[0]["state"] == "claimed"
     fake_api.configure(failure_rate=0.0)
-    retry, _ = reconcile()
-    assert retry.true_positives == 1 and retry.requests_sent == 1
+    retry, _ = reconcile()  # the same task's next try: a new holder adopts the released row
+    assert retry.counts["true_positive"] == 1 and retry.counts["requests_sent"] == 1
 
 
-def test_expired_lease_of_another_run_is_adopted(case_db, fake_api, reconcile):
+def test_a_live_holder_is_never_overtaken_and_the_waiting_run_says_who_holds_what(case_db, fake_api, reconcile):
     case_db.add(outcome("c1", "a1", "confirmed_fraud"))
     seed_states(fake_api, pending=["a1"])
-    fake_api.configure(failure_rate=1.0, failure_status=502, fault_kinds=["feedback"])
-    reconcile(owner="crashed-run")
-    with case_db.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE human_feedback_ledger SET lease_until = 0")
-    fake_api.configure(failure_rate=0.0)
-    report, _ = reconcile(owner="next-day-run")
-    assert report.recovered_resent == 1 and report.requests_sent == 1
+    live = Ledger(case_db.engine, lease_seconds=60)
+    live.ensure_schema()
+    from airflow_provider_human.reconciliation.outcomes import parse_outcome
+
+    held = parse_outcome(dict(zip(("case_id", "account_id", "attack_type", "verdict", "closed_at", "comment"),
+                                  outcome("c1", "a1", "confirmed_fraud"), strict=True)))  # fmt: skip
+    from airflow_provider_human.reconciliation.ledger import LedgerState
+
+    live.claim([(held, LedgerState.CLAIMED, None)], owner="dag/other-run/reconcile/-1", interval=("a", "z"))
+    with pytest.raises(ReconciliationIncompleteError, match=r"1 outcomes held by dag/other-run/reconcile/-1 until"):
+        reconcile(owner="dag/this-run/reconcile/-1", wait_for_others_seconds=0.5)
+    assert fake_api.requests("feedback") == [] and case_db.ledger_rows()[0]["holder"] == live.holder
+    live.release()  # the other run ended: its rows can be taken at once
+    report, _ = reconcile(owner="dag/this-run/reconcile/-1")
+    assert report.counts["adopted"] == 1 and report.counts["requests_sent"] == 1
 
 
 def test_reports_are_written_as_json_and_markdown(case_db, fake_api, reconcile, tmp_path):
@@ -266,21 +285,28 @@ def test_reports_are_written_as_json_and_markdown(case_db, fake_api, reconcile, 
     report, _ = reconcile()
     paths = report.write(str(tmp_path / "reports"))
     data = json.loads(open(paths[0]).read())
-    assert data["true_positives"] == 1 and data["requests_sent"] == 1
-    assert "| true positives | 1 |" in open(paths[1]).read()
+    assert data["counts"]["true_positive"] == 1 and data["counts"]["requests_sent"] == 1
+    assert data["ledger_states"] == {"sent": 1} and data["left"] == []
+    markdown = open(paths[1]).read()
+    assert "| true positives | 1 |" in markdown and "| left to do | nothing: the interval is done |" in markdown
     assert report.summary()["report_paths"] == paths
 
 
-def test_a_live_run_renews_its_lease_so_others_do_not_adopt_its_rows(case_db, fake_api, reconcile):
-    case_db.add(outcome("c1", "a1", "confirmed_fraud"))
-    seed_states(fake_api, pending=["a1"])
-    fake_api.configure(failure_rate=1.0, failure_status=502, fault_kinds=["feedback"])
-    _, reconciler = reconcile(owner="slow-run")
-    ledger = reconciler.ledger
-    with case_db.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE human_feedback_ledger SET lease_until = 0")
-    ledger.renew_lease(min_interval=0)
-    assert case_db.ledger_rows()[0]["lease_until"] > time.time() + 3000
-    fake_api.configure(failure_rate=0.0)
-    other, _ = reconcile(owner="another-run")
-    assert other.recovered_resent == 0 and len(fake_api.requests("feedback")) == 1
+def test_the_heartbeat_keeps_a_live_runs_lease_and_release_ends_it(case_db, fake_api):
+    ledger = Ledger(case_db.engine, lease_seconds=0.4)
+    ledger.ensure_schema()
+    from airflow_provider_human.reconciliation.ledger import LedgerState
+    from airflow_provider_human.reconciliation.outcomes import parse_outcome
+
+    raw = dict(zip(("case_id", "account_id", "attack_type", "verdict", "closed_at", "comment"),
+                   outcome("c1", "a1", "confirmed_fraud"), strict=True))  # fmt: skip
+    ledger.claim([(parse_outcome(raw), LedgerState.CLAIMED, None)], owner="o", interval=("a", "z"))
+    import time
+
+    with ledger.heartbeat():
+        time.sleep(1.2)  # three leases long
+        assert case_db.ledger_rows()[0]["lease_until"] > ledger.clock()
+    time.sleep(0.5)
+    assert case_db.ledger_rows()[0]["lease_until"] <= ledger.clock()  # no heartbeat: it expires
+    ledger.renew()
+    assert ledger.release() == 1 and case_db.ledger_rows()[0]["lease_until"] == 0
