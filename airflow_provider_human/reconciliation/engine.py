@@ -164,6 +164,7 @@ class _Run:
     comment: str
     report: ReconciliationReport
     examples: dict[str, str] = field(default_factory=dict)  # one detail per reject reason
+    decide_tried: set[int] = field(default_factory=set)  # claimed rows this try has looked up again
     verify_rounds: int = 0  # rounds of in-doubt verification in this try (bounded: see _settle)
 
     @property
@@ -331,7 +332,7 @@ class Reconciler:
             for outcome in fresh:
                 info = infos.get(outcome.account_id)
                 if info is None:
-                    items.append(self._undecided(outcome, errors[outcome.account_id], run))
+                    items.append(self._undecided(outcome, errors[outcome.account_id]))
                     continue
                 state = ad_state(info, outcome.attack_type)
                 decision = self.policy.decide(outcome.verdict, state)
@@ -351,15 +352,10 @@ class Reconciler:
                  self.ledger.table.name, run.counts["decided"], run.counts["already_decided"],
                  run.counts["superseded"])  # fmt: skip
 
-    def _undecided(
-        self, outcome: CaseOutcome, error: Exception, run: _Run
-    ) -> tuple[CaseOutcome, LedgerState, dict[str, Any]]:
-        """A fresh outcome whose lookup failed: claimed undecided, or skipped if it can never be looked up."""
-        permanent = isinstance(error, _PERMANENT_LOOKUP_ERRORS)
-        if permanent and self.settings.max_lookup_failures <= 1:
-            run.report.skipped["lookup_failed"] += 1
-            return outcome, LedgerState.NOOP, {**_lookup_skip(), "lookup_failures": 1, "error": str(error)[:1000]}
-        return outcome, LedgerState.CLAIMED, {"lookup_failures": int(permanent), "error": str(error)[:1000]}
+    @staticmethod
+    def _undecided(outcome: CaseOutcome, error: Exception) -> tuple[CaseOutcome, LedgerState, dict[str, Any]]:
+        """A fresh outcome whose lookup failed: claimed undecided; this try looks once more, then counts."""
+        return outcome, LedgerState.CLAIMED, {"error": str(error)[:1000]}
 
     def _fresh_chunks(
         self, staging: OutcomeStaging, run: _Run
@@ -403,6 +399,10 @@ class Reconciler:
     def _decide_claimed(self, run: _Run) -> None:
         """Rows this try holds undecided (a lookup failed before, or reprocess reopened them): decide now."""
         for rows in self.ledger.iter_mine([LedgerState.CLAIMED], chunk=self.settings.lookup_chunk):
+            rows = [r for r in rows if r.id not in run.decide_tried]  # one more lookup per try, no more
+            if not rows:
+                continue
+            run.decide_tried.update(r.id for r in rows)
             infos, errors = self._lookup({r.account_id for r in rows}, run)
             updates: list[dict[str, Any]] = []
             failed: dict[tuple[str, bool], list[int]] = {}

@@ -455,7 +455,9 @@ class Ledger:
         t = self.table
         stmt = (
             sa.update(t)
-            .where(t.c.id == sa.bindparam("row_id"), self._mine([LedgerState.CLAIMED]))
+            .where(  # no IN here: executemany cannot expand it
+                t.c.id == sa.bindparam("row_id"), t.c.holder == self.holder, t.c.state == LedgerState.CLAIMED.value
+            )
             .values(
                 state=sa.bindparam("new_state"),
                 **{column: sa.bindparam(column) for column in DECISION_COLUMNS},

@@ -93,6 +93,8 @@ class FakeConfig:
     stall_seconds: float = 5.0
     # Hold feedback uploads "before_apply" or "after_apply" until release() (crash tests kill the client then).
     hold_feedback: str | None = None
+    # Lookups (v1, v2) of these account ids answer this status: an account HUMAN refuses for good.
+    lookup_status: dict[str, int] | None = None
     # v2 incident names per attack type; incidents seeded with any other type are shown under their own name.
     v2_incident_names: dict[str, str] | None = None
     seed: int | None = None
@@ -360,6 +362,10 @@ class FakeHandler(BaseHTTPRequestHandler):
         if config.override_kinds and kind in config.override_kinds:
             entry["status"] = config.override_status
             self._send(config.override_status, config.override_body)
+            return
+        if kind in ("v1", "v2") and config.lookup_status and ident in config.lookup_status:
+            entry["status"] = config.lookup_status[ident]
+            self._send(entry["status"], {"result": False, "content": HTTPStatus(entry["status"]).phrase})
             return
         if not body_ok:
             entry["status"] = 400
