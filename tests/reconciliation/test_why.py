@@ -158,7 +158,7 @@ def test_6c_a_failed_run_releases_its_rows_so_a_reprocessing_rerun_goes_at_once(
     fake_api.set_tokens("rotated")
     fake_api.configure(revoke_after_feedback=0)
     began = time.monotonic()
-    report, _ = reconcile(client=make_client(token="rotated"), owner="dag/rerun/reconcile/-1", reprocess=True,
+    reconcile(client=make_client(token="rotated"), owner="dag/rerun/reconcile/-1", reprocess=True,
                           wait_for_others_seconds=60, lease_seconds=3600)  # fmt: skip
     assert time.monotonic() - began < 30  # nothing left to wait out
     assert effects(fake_api) == {(f"a{i}", "ato", "resolved", "manually_identified"): 1 for i in range(4)}
@@ -208,7 +208,7 @@ def test_8_text_timestamps_sqlite_cannot_parse_are_decided_by_their_own_day(case
         start = datetime(2026, 11, day, tzinfo=UTC)
         reconcile(start=start, end=start.replace(day=day + 1), owner=f"day-{day}")
     assert case_db.ledger_rows() == [] and fake_api.effects() == []
-    report, _ = reconcile(start=DAY, end=NEXT_DAY, owner="day-18")
+    reconcile(start=DAY, end=NEXT_DAY, owner="day-18")
     assert case_db.ledger_rows()[0]["interval_start"].startswith("2026-11-18") and len(fake_api.effects()) == 1
 
 
