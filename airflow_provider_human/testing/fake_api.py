@@ -93,6 +93,7 @@ class FakeConfig:
     stall_seconds: float = 5.0
     # Hold feedback uploads "before_apply" or "after_apply" until release() (crash tests kill the client then).
     hold_feedback: str | None = None
+    hold_match: dict[str, Any] | None = None  # hold only uploads whose body has these values (e.g. a result)
     # Lookups (v1, v2) of these account ids answer this status: an account HUMAN refuses for good.
     lookup_status: dict[str, int] | None = None
     # v2 incident names per attack type; incidents seeded with any other type are shown under their own name.
@@ -371,13 +372,14 @@ class FakeHandler(BaseHTTPRequestHandler):
             entry["status"] = 400
             self._send(400, {"result": False, "content": "Body is not valid JSON"})
             return
-        if kind == "feedback" and config.hold_feedback == "before_apply" and not self._held(entry, "before_apply"):
+        hold = config.hold_feedback if kind == "feedback" and _matches(body, config.hold_match) else None
+        if hold == "before_apply" and not self._held(entry, "before_apply"):
             return
         status, response = getattr(self, f"_handle_{kind}")(ident, query, body, config)
         entry["status"] = status
         if kind == "feedback" and status < 300:
             entry["applied"] = True
-            if config.hold_feedback == "after_apply":
+            if hold == "after_apply":
                 self._held(entry, "after_apply")
             if self._answer_after_apply(entry, config):
                 return
@@ -627,6 +629,10 @@ class FakeHandler(BaseHTTPRequestHandler):
                 self._send(200 if identity else 404, identity or {})
         else:
             self._send(404, {"error": f"no control endpoint {method} {path}"})
+
+
+def _matches(body: Any, wanted: dict[str, Any] | None) -> bool:
+    return not wanted or (isinstance(body, dict) and all(body.get(k) == v for k, v in wanted.items()))
 
 
 def _feedback_problem(body: Any, max_batch_size: int) -> str | None:

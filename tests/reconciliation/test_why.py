@@ -73,10 +73,19 @@ def test_3_two_tries_alive_at_once_send_each_upload_once(case_db, fake_api, reco
         assert time.monotonic() < deadline, "the first try never sent its upload"
         time.sleep(0.02)
     # ...when a second try of the same task instance starts (a zombie's retry), with the same owner
-    _, second = reconcile(check=False, lease_seconds=1.0, wait_for_others_seconds=2.5)
+    second: dict = {}
+    other = threading.Thread(
+        target=lambda: second.setdefault(
+            "result", reconcile(check=False, lease_seconds=1.0, wait_for_others_seconds=2.5)[1]
+        )
+    )
+    other.start()
+    other.join(timeout=20)  # a second try that overtook the first would be stuck in the same hold
     fake_api.release()
-    thread.join(timeout=60)
-    assert isinstance(second.error, ReconciliationIncompleteError) and "held by" in str(second.error)
+    for worker in (thread, other):
+        worker.join(timeout=60)
+    error = second["result"].error
+    assert isinstance(error, ReconciliationIncompleteError) and "held by" in str(error)
     assert first["result"].ok
     assert effects(fake_api) == {(f"a{i}", "ato", "resolved", "manually_identified"): 1 for i in range(3)}
     assert len(fake_api.requests("feedback")) == 1
