@@ -60,16 +60,18 @@ def run_mode(path: str, mode: str) -> dict:
     reconciler = Reconciler(client, SqlOutcomeSource(engine=engine, chunk_size=20_000), Ledger(engine),
                             settings=settings)  # fmt: skip
     started = time.perf_counter()
-    report = reconciler.run(datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC), f"bench/{mode}")
+    result = reconciler.run(datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC), f"bench/{mode}")
     elapsed = time.perf_counter() - started
+    result.raise_for_outcome()
+    report = result.report
     return {
         "mode": mode,
         "seconds": round(elapsed, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "rows_read": report.rows_read,
-        "superseded": report.superseded,
-        "decided": report.decided,
-        "requests": report.requests_planned if mode == "plan" else len(client.uploads),
+        "rows_read": report.counts["rows_read"],
+        "superseded": report.counts["superseded"],
+        "decided": report.counts["decided"],
+        "requests": report.counts["requests_planned"] if mode == "plan" else len(client.uploads),
     }
 
 

@@ -51,8 +51,10 @@ def main() -> int:
         reconciler = Reconciler(client, SqlOutcomeSource(engine=engine), Ledger(engine),
                                 settings=ReconcileSettings(lookup_chunk=5000))  # fmt: skip
         started = time.perf_counter()
-        report = reconciler.run(datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC), "bench")
+        result = reconciler.run(datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC), "bench")
         elapsed = time.perf_counter() - started
+        result.raise_for_outcome()
+        report = result.report
         log = json.loads(urllib.request.urlopen(url + "/_fake/requests", timeout=30).read())["requests"]  # noqa: S310
         posts = [e for e in log if e.get("kind") == "feedback"]
         db = sqlite3.connect(path)
@@ -63,7 +65,7 @@ def main() -> int:
         )  # fmt: skip
     minimum = sum(math.ceil(n / args.batch_size) for n in groups.values())
     accepted = sum(1 for e in posts if e["status"] == 200)
-    print(f"{args.outcomes:,} outcomes -> {report.decided:,} decided, {sum(groups.values()):,} feedback uploads "
+    print(f"{args.outcomes:,} outcomes -> {report.counts['decided']:,} decided, {sum(groups.values()):,} feedback uploads "
           f"in {len(groups)} groups, batch size {args.batch_size}")  # fmt: skip
     for key, n in sorted(groups.items()):
         print(f"    {key[0]:12s} {key[1]}/{key[2]:34s} {n:7,} accounts -> {math.ceil(n / args.batch_size):4d} requests")

@@ -12,8 +12,11 @@ Every day, the fraud team's **closed cases** (table `case_outcomes` on the conne
 
 Each run covers one whole UTC day, `[data_interval_start, data_interval_end)`. Backfill
 missed days from **Run Backfill** in the UI: the ledger (`human_feedback_ledger`) makes
-re-runs, retries and overlapping or concurrent backfills safe. Params: `dry_run` plans
-without sending, `reprocess` decides a day again, `batch_size` and `max_reject_ratio`
+re-runs, retries and overlapping or concurrent backfills safe. A run succeeds only when
+every outcome of its day is sent or needs nothing; otherwise it fails and says what is
+left (a retry finishes it, or a person looks: see docs/reconciliation.md). Params:
+`dry_run` plans without sending, `reprocess` decides again what was decided but not
+sent (sent feedback is never sent again), `batch_size` and `max_reject_ratio`
 tune the upload and the broken-export guard, `shards` splits a day across mapped tasks
 (Celery / Kubernetes workers) by account hash. Reports land in `$AIRFLOW_HOME/reports/human`.
 """
@@ -59,7 +62,8 @@ with DAG(
         "reprocess": Param(
             False,
             type="boolean",
-            description="Forget this day's earlier decisions and decide again (can re-send feedback).",
+            description="Decide again this day's outcomes that were decided but not sent (skipped, consistent, "
+            "rejected by HUMAN). Sent feedback is never sent again.",
         ),
     },
 ) as dag:

@@ -60,7 +60,7 @@ def test_daily_run_dry_run_then_real_then_again(airflow_db, fake_api, tmp_path):
     reports = list((Path(airflow_db) / "reports" / "human").glob("2026-11-18T000000__human_case_reconciliation*"))
     assert {p.suffix for p in reports} == {".json", ".md"}
     assert all(TOKEN not in p.read_text() for p in reports)
-    assert any(json.loads(p.read_text())["requests_sent"] == 3 for p in reports if p.suffix == ".json")
+    assert any(json.loads(p.read_text())["counts"]["requests_sent"] == 3 for p in reports if p.suffix == ".json")
 
 
 def test_sharded_dag_run_maps_one_task_per_shard(airflow_db, fake_api, tmp_path):

@@ -85,7 +85,8 @@ class ReconciliationReport:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("counts", "rejected", "skipped", "uploads_by_result"):
+        data["counts"] = {key: self.counts[key] for key in COUNTERS}  # every counter, zeros included
+        for key in ("rejected", "skipped", "uploads_by_result"):
             data[key] = dict(sorted(getattr(self, key).items()))
         return data
 

@@ -36,12 +36,15 @@ def main() -> None:
     reconciler = Reconciler(
         client,
         SqlOutcomeSource(engine=engine),
-        SlowLedger(engine),
-        settings=ReconcileSettings(batch_size=int(batch_size), lookup_chunk=5),
+        SlowLedger(engine, lease_seconds=2.0),  # a killed worker's rows are free 2 s after it died
+        settings=ReconcileSettings(
+            batch_size=int(batch_size), lookup_chunk=5, poll_seconds=0.1, wait_for_others_seconds=60
+        ),
     )
     started = time.time()
-    report = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner)
-    print(json.dumps({**report.summary(), "started": started, "finished": time.time()}))
+    result = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner)
+    error = None if result.ok else f"{type(result.error).__name__}: {result.error}"
+    print(json.dumps({**result.report.summary(), "error": error, "started": started, "finished": time.time()}))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ def test_four_concurrent_processes_send_each_feedback_exactly_once(case_db, fake
     fake_api.configure(latency_ms=5)
     jobs = [(f"backfill/run-{n}/reconcile/-1", DAY, NEXT_DAY) for n in range(4)]
     summaries = run_gated_workers(case_db.url, fake_api, jobs, tmp_path, batch="7")
+    assert [s["error"] for s in summaries] == [None] * 4  # each waited for the others, then saw the day done
     sent = uploads(fake_api)
     expected = {
         a for i, a in enumerate(accounts) if not (i % 2 == 0 and a in accounts[::3])

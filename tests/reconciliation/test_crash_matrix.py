@@ -44,7 +44,7 @@ class Zygote:
     def __init__(self, log_path: Path) -> None:
         root = Path(__file__).resolve().parents[2]
         read_end, write_end = os.pipe()  # pids come back on their own pipe; logs go to a file
-        self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.reconciliation.zygote", str(write_end)],
             stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, text=True, cwd=root,

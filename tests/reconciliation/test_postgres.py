@@ -19,7 +19,7 @@ from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSe
 from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.sources import SqlOutcomeSource, sql_engine
 from tests.conftest import TOKEN
-from tests.reconciliation.conftest import DAY, NEXT_DAY
+from tests.reconciliation.conftest import DAY, FAST, NEXT_DAY
 from tests.reconciliation.test_engine import CELLS, seed_states, uploads
 from tests.reconciliation.workers import run_gated_workers
 
@@ -67,9 +67,12 @@ def row(case_id, account_id, verdict, closed_at="2026-11-18T10:00:00+00:00", att
 
 def run_once(client, engine, start=DAY, end=NEXT_DAY, owner="pg/run/reconcile/-1", **settings):
     reconciler = Reconciler(
-        client, SqlOutcomeSource(engine=engine), Ledger(engine), settings=ReconcileSettings(**settings)
-    )
-    return reconciler.run(start, end, owner)
+        client, SqlOutcomeSource(engine=engine), Ledger(engine),
+        settings=ReconcileSettings(**{**FAST, **settings}),
+    )  # fmt: skip
+    result = reconciler.run(start, end, owner)
+    result.raise_for_outcome()
+    return result.report
 
 
 def test_every_decision_cell_through_an_airflow_postgres_connection(pg, fake_api, make_client):
@@ -83,7 +86,7 @@ def test_every_decision_cell_through_an_airflow_postgres_connection(pg, fake_api
     for verdict, state, decision, ledger_state, result in CELLS:
         got = rows[f"acct-{verdict}-{state}"]
         assert (got["decision"], got["state"], got["feedback_result"]) == (decision, ledger_state, result)
-    assert report.requests_sent == 4 and set(uploads(fake_api).values()) == {1}
+    assert report.counts["requests_sent"] == 4 and set(uploads(fake_api).values()) == {1}
     with pg.engine.connect() as conn:  # the unique key is the database's, not ours
         unique = conn.exec_driver_sql(
             "SELECT count(*) FROM pg_constraint WHERE conrelid = 'human_feedback_ledger'::regclass AND contype = 'u'"
@@ -167,10 +170,19 @@ def test_sigkill_during_uploads_then_rerun_is_exactly_once(pg, fake_api, tmp_pat
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     summary = json.loads(rerun.stdout.strip().splitlines()[-1])
-    assert summary["in_doubt"] == 0
+    assert summary["error"] is None and summary["in_doubt"] == 0
     # the batch in flight when the process died was resolved by looking, not by resending blindly
-    assert summary["recovered_verified"] + summary["recovered_resent"] == 1, summary
+    assert summary["verified_applied"] + summary["verified_not_applied"] == 1, summary
     assert Counter(r["state"] for r in pg.ledger()) == {"sent": 30}
     sent = uploads(fake_api)
     assert len(sent) == 30 and set(sent.values()) == {1}
     assert all(len(fake_api.account(a)["incidents"]) == 1 for a in accounts)
+
+
+def test_ids_longer_than_the_ledger_columns_are_rejects_not_failed_claims(pg, fake_api, make_client):
+    pg.add(row("c-long", "a" * 300, "suspected_fraud"), row("c" * 300, "a2", "suspected_fraud"),
+           *[row(f"c{i}", f"ok{i}", "suspected_fraud") for i in range(40)])  # fmt: skip
+    seed_states(fake_api, none=[f"ok{i}" for i in range(40)])
+    report = run_once(make_client(), pg.engine)
+    assert dict(report.rejected) == {"invalid_account_id": 1, "invalid_case_id": 1}
+    assert report.counts["accounts_sent"] == 40 and len(pg.ledger()) == 40

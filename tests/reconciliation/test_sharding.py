@@ -36,7 +36,9 @@ def test_three_shards_equal_one_run(tmp_path, fake_api, make_client):
     def run(db, shard, owner):
         settings = ReconcileSettings(shard=shard, batch_size=4, max_reject_ratio=0.5)
         reconciler = Reconciler(make_client(), SqlOutcomeSource(engine=db.engine), Ledger(db.engine), settings=settings)
-        return reconciler.run(DAY, NEXT_DAY, owner)
+        result = reconciler.run(DAY, NEXT_DAY, owner)
+        result.raise_for_outcome()
+        return result.report
 
     whole = CaseDB(tmp_path / "whole.sqlite")
     whole.add(*_rows())
@@ -51,8 +53,8 @@ def test_three_shards_equal_one_run(tmp_path, fake_api, make_client):
     sharded.add(*_rows())
     reports = [run(sharded, (i, 3), f"dag/run/reconcile/{i}") for i in range(3)]
     assert uploads(fake_api) == expected_uploads and _ledger(sharded) == expected_ledger
-    assert all(r.outcomes_valid > 0 for r in reports)  # every shard had work
-    assert sum(r.outcomes_valid for r in reports) == whole_report.outcomes_valid
+    assert all(r.counts["outcomes_valid"] > 0 for r in reports)  # every shard had work
+    assert sum(r.counts["outcomes_valid"] for r in reports) == whole_report.counts["outcomes_valid"]
     assert all(r.rejected_total == 1 for r in reports) and len(sharded.rejects()) == 1
 
 
