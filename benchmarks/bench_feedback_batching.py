@@ -65,7 +65,8 @@ def main() -> int:
         )  # fmt: skip
     minimum = sum(math.ceil(n / args.batch_size) for n in groups.values())
     accepted = sum(1 for e in posts if e["status"] == 200)
-    print(f"{args.outcomes:,} outcomes -> {report.counts['decided']:,} decided, {sum(groups.values()):,} feedback uploads "
+    decided = report.counts["decided"]
+    print(f"{args.outcomes:,} outcomes -> {decided:,} decided, {sum(groups.values()):,} feedback uploads "
           f"in {len(groups)} groups, batch size {args.batch_size}")  # fmt: skip
     for key, n in sorted(groups.items()):
         print(f"    {key[0]:12s} {key[1]}/{key[2]:34s} {n:7,} accounts -> {math.ceil(n / args.batch_size):4d} requests")
