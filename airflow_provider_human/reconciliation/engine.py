@@ -526,65 +526,51 @@ class Reconciler:
         groups = self.ledger.planned_groups()
         if groups:
             log.info("Uploading feedback in %d groups, up to %d accounts per request", len(groups), self.batch_size)
-        for attack_type, status, result, comment in groups:
-            key = FeedbackGroupKey.build(attack_type=attack_type, status=status, result=result, comment=comment)
-            filters = {"attack_type": attack_type, "feedback_status": status, "feedback_result": result,
-                       "feedback_comment": comment}  # fmt: skip
-            batch: dict[str, list[int]] = {}
-            for rows in self.ledger.iter_mine([LedgerState.PLANNED], chunk=self.batch_size, **filters):
-                for row in rows:
-                    batch.setdefault(row.account_id, []).append(row.id)
-                    if len(batch) >= self.batch_size:
-                        self._send(key, batch, run)
-                        batch = {}
-            if batch:
-                self._send(key, batch, run)
+        for group in groups:
+            key = FeedbackGroupKey.build(attack_type=group[0], status=group[1], result=group[2], comment=group[3])
+            while True:
+                batch_id = uuid.uuid4().hex
+                rows = self.ledger.take_batch(group, self.batch_size, batch_id)
+                if not rows or not self._send(key, batch_id, rows, run):
+                    break  # the group is done, or HUMAN refused a batch before acting: the rest waits
 
-    def _send(self, key: FeedbackGroupKey, batch: dict[str, list[int]], run: _Run) -> None:
-        """One request, fenced: only the rows this try really moved to ``sending`` are sent."""
-        batch_id = uuid.uuid4().hex
-        wanted = [i for ids in batch.values() for i in ids]
-        moved = self.ledger.mark_sending(wanted, batch_id)
-        if len(moved) < len(wanted):
-            log.warning("Batch %s: %d of %d outcomes are no longer held by this try (lease lost); not sent",
-                        batch_id, len(wanted) - len(moved), len(wanted))  # fmt: skip
-        if not moved:
-            return
-        ids = [row_id for row_id, _ in moved]
-        accounts = list(dict.fromkeys(account for _, account in moved))
+    def _send(self, key: FeedbackGroupKey, batch_id: str, rows: list[tuple[int, str]], run: _Run) -> bool:
+        """One request for rows this try really moved to ``sending``; False when HUMAN refused it unapplied."""
+        accounts = list(dict.fromkeys(account for _, account in rows))
         label = f"{key.attack_type.feedback_code}/{key.status.value}/{key.result.value if key.result else '-'}"
         try:
             status_code = self.client.send_feedback(key.request(accounts))
         except HumanFeedbackInDoubtError as exc:
-            self.ledger.move(ids, [LedgerState.SENDING], LedgerState.IN_DOUBT, http_status=exc.status_code,
-                             error=str(exc)[:1000])  # fmt: skip
-            run.counts["in_doubt"] += len(ids)
+            moved = self.ledger.finish_batch(batch_id, LedgerState.IN_DOUBT, http_status=exc.status_code,
+                                             error=str(exc)[:1000])  # fmt: skip
+            run.counts["in_doubt"] += moved
             log.error("Batch %s (%s, %d accounts) is IN DOUBT: verified by lookup before anything is resent: %s",
                       batch_id, label, len(accounts), exc)  # fmt: skip
-            return
+            return True
         except HumanBadRequestError as exc:
-            self.ledger.move(ids, [LedgerState.SENDING], LedgerState.FAILED, http_status=exc.status_code,
-                             error=str(exc)[:1000])  # fmt: skip
-            run.counts["failed"] += len(ids)
+            moved = self.ledger.finish_batch(batch_id, LedgerState.FAILED, http_status=exc.status_code,
+                                             error=str(exc)[:1000])  # fmt: skip
+            run.counts["failed"] += moved
             log.error("Batch %s (%s, %d accounts) was rejected by HUMAN: %s", batch_id, label, len(accounts), exc)
-            return
+            return True
         except HumanError as exc:  # answered before HUMAN acted (401/403, 429 after retries, never sent)
-            self.ledger.move(ids, [LedgerState.SENDING], LedgerState.PLANNED, batch_id=None, marked_at=None,
-                             error=str(exc)[:1000])  # fmt: skip
+            moved = self.ledger.finish_batch(batch_id, LedgerState.PLANNED, clear_batch=True,
+                                             error=str(exc)[:1000])  # fmt: skip
             if isinstance(exc, HumanAuthError):
                 raise
-            run.counts["not_applied"] += len(ids)
+            run.counts["not_applied"] += moved
             log.error("Batch %s (%s, %d accounts) was not applied; left planned for a later try: %s",
                       batch_id, label, len(accounts), exc)  # fmt: skip
-            return
-        marked = self.ledger.mark_sent(ids, status_code)
-        if marked < len(ids):
+            return False
+        marked = self.ledger.finish_batch(batch_id, LedgerState.SENT, http_status=status_code)
+        if marked < len(rows):
             log.warning("Batch %s was applied, but %d of its outcomes were adopted meanwhile; their new holder "
-                        "verifies them by lookup", batch_id, len(ids) - marked)  # fmt: skip
+                        "verifies them by lookup", batch_id, len(rows) - marked)  # fmt: skip
         run.counts["requests_sent"] += 1
         run.counts["accounts_sent"] += len(accounts)
         run.report.uploads_by_result[key.result.value if key.result else key.status.value] += len(accounts)
         log.info("Sent batch %s: %d accounts, %s", batch_id, len(accounts), label)
+        return True
 
     # ------------------------------------------------------------------ is the interval done?
 

@@ -66,6 +66,8 @@ class LedgerState(StrEnum):
 
 UNFINISHED = frozenset({LedgerState.CLAIMED, LedgerState.PLANNED, LedgerState.SENDING, LedgerState.IN_DOUBT})
 NEEDS_A_PERSON = frozenset({LedgerState.FAILED, LedgerState.NEEDS_REVIEW})
+# The partial index's condition, repeated word for word in queries so that SQLite uses it.
+OPEN_STATES_SQL = "state IN (" + ", ".join(f"'{s.value}'" for s in sorted(UNFINISHED)) + ")"
 
 
 def now_iso() -> str:
@@ -138,10 +140,15 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("updated_at", sa.String(32), nullable=False),
         sa.Column("sent_at", sa.String(32)),
         sa.UniqueConstraint(*KEY, name=f"uq_{ledger}_outcome"),
-        sa.Index(f"ix_{ledger}_holder_state", "holder", "state", "id"),
-        sa.Index(f"ix_{ledger}_closed_state", "closed_at", "state"),
-        sa.Index(f"ix_{ledger}_batch", "batch_id"),
+        sa.Index(f"ix_{ledger}_closed", "closed_at"),
     )
+    # Partial indexes: rows that are done (most of them) leave the holder index, and rows never
+    # sent never enter the batch index, so a day's million claims and transitions stay cheap.
+    t = ledger_table
+    sa.Index(f"ix_{ledger}_open", t.c.holder, t.c.state, t.c.id,
+             sqlite_where=sa.text(OPEN_STATES_SQL), postgresql_where=sa.text(OPEN_STATES_SQL))  # fmt: skip
+    sa.Index(f"ix_{ledger}_batch", t.c.batch_id,
+             sqlite_where=t.c.batch_id.isnot(None), postgresql_where=t.c.batch_id.isnot(None))  # fmt: skip
     rejects_table = sa.Table(
         rejects,
         metadata,
@@ -238,8 +245,28 @@ class Ledger:
         return insert
 
     def _mine(self, states: Iterable[LedgerState]) -> sa.ColumnElement[bool]:
+        """This holder's rows in these (unfinished) states, through the partial index."""
         t = self.table
-        return sa.and_(t.c.holder == self.holder, t.c.state.in_([s.value for s in states]))
+        states = list(states)
+        assert set(states) <= UNFINISHED, states
+        return sa.and_(t.c.holder == self.holder, t.c.state.in_([s.value for s in states]), sa.text(OPEN_STATES_SQL))
+
+    def _still_mine(self, states: Iterable[LedgerState]) -> sa.ColumnElement[bool]:
+        """The compare-and-set guard for updates by id.
+
+        Wrapped in COALESCE so the planner looks rows up by primary key instead of scanning
+        the (holder, state) index over every row this try holds (quadratic on big days).
+        """
+        t = self.table
+        return sa.and_(sa.func.coalesce(t.c.holder, "") == self.holder, t.c.state.in_([s.value for s in states]))
+
+    def _by_id(self, conn: sa.Connection, row_ids: Sequence[int], guard: sa.ColumnElement[bool], **values) -> int:
+        """A guarded update of rows by id, ``_CHUNK`` ids per statement."""
+        t = self.table
+        return sum(
+            conn.execute(sa.update(t).where(t.c.id.in_(part), guard).values(**values)).rowcount
+            for part in _parts(row_ids)
+        )
 
     @staticmethod
     def _in_interval(t: sa.Table, interval: tuple[str, str]) -> sa.ColumnElement[bool]:
@@ -299,7 +326,16 @@ class Ledger:
         )
         with self.engine.begin() as conn:
             # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
-            return conn.execute(stmt, rows).rowcount
+            if self.engine.dialect.name != "sqlite":
+                return conn.execute(stmt, rows).rowcount
+            # SQLite: one executemany in the driver. SQLAlchemy's per-row parameter handling costs
+            # more than the inserts themselves on big days; the statement is the same one, compiled.
+            compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(rows[0]))
+            params = compiled.construct_params(rows[0])  # the statement's own binds (the lease) included
+            fixed = {k: v for k, v in params.items() if k not in rows[0]}
+            order = compiled.positiontup or []
+            values = [tuple(row[k] if k in row else fixed[k] for k in order) for row in rows]
+            return conn.exec_driver_sql(str(compiled), values).rowcount
 
     def existing_keys(
         self, outcomes: Sequence[CaseOutcome], *, mine_only: bool = False
@@ -439,14 +475,9 @@ class Ledger:
 
     def move(self, row_ids: Sequence[int], expected: Iterable[LedgerState], to: LedgerState, **values: Any) -> int:
         """Move this holder's rows from an expected state to ``to``; returns how many really moved."""
-        t = self.table
         values = {**values, "state": to.value, "updated_at": now_iso()}
-        guard = self._mine(expected)
         with self.engine.begin() as conn:
-            return sum(
-                conn.execute(sa.update(t).where(t.c.id.in_(part), guard).values(**values)).rowcount
-                for part in _parts(row_ids)
-            )
+            return self._by_id(conn, row_ids, self._still_mine(expected), **values)
 
     def record_decisions(self, updates: Sequence[dict[str, Any]]) -> int:
         """Decide ``claimed`` rows: each dict has ``row_id``, ``new_state`` and the decision columns."""
@@ -475,30 +506,59 @@ class Ledger:
             values["lookup_failures"] = t.c.lookup_failures + 1
         with self.engine.begin() as conn:
             for part in _parts(row_ids):
-                conn.execute(sa.update(t).where(t.c.id.in_(part), self._mine([LedgerState.CLAIMED])).values(**values))
+                guard = self._still_mine([LedgerState.CLAIMED])
+                conn.execute(sa.update(t).where(t.c.id.in_(part), guard).values(**values))
 
-    def mark_sending(self, row_ids: Sequence[int], batch_id: str) -> list[tuple[int, str]]:
-        """Committed before the request: returns the (id, account_id) rows this holder really moved.
+    def take_batch(
+        self, group: tuple[str, str, str | None, str | None], limit: int, batch_id: str
+    ) -> list[tuple[int, str]]:
+        """Move up to ``limit`` planned rows of one upload group to ``sending``, committed before the request.
 
-        Only rows still ``planned``, still this holder's, and whose lease has not run out
-        move: a try whose lease expired may already have been overtaken and sends nothing.
+        Returns the (id, account_id) rows this holder really moved: only rows still
+        ``planned``, still this holder's, and whose lease has not run out move, so a try
+        whose lease expired (and may have been overtaken) sends nothing. The database picks
+        the rows and tags them with ``batch_id`` in one statement.
         """
         t = self.table
-        guard = sa.and_(self._mine([LedgerState.PLANNED]), t.c.lease_until > self.db_now())
+        attack_type, status, result, comment = group
+        pick = (
+            sa.select(t.c.id)
+            .where(self._mine([LedgerState.PLANNED]), t.c.lease_until > self.db_now())
+            .where(t.c.attack_type == attack_type, t.c.feedback_status == status)
+            .where(_equal(t.c.feedback_result, result), _equal(t.c.feedback_comment, comment))
+            .order_by(t.c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )  # fmt: skip
         values = {
             "state": LedgerState.SENDING.value, "batch_id": batch_id, "marked_at": self.db_now(),
             "lease_until": self._lease(), "updated_at": now_iso(),
         }  # fmt: skip
         with self.engine.begin() as conn:
-            for part in _parts(row_ids):
-                conn.execute(sa.update(t).where(t.c.id.in_(part), guard).values(**values))
+            guard = self._still_mine([LedgerState.PLANNED])
+            conn.execute(sa.update(t).where(t.c.id.in_(pick), guard).values(**values))
             moved = conn.execute(
                 sa.select(t.c.id, t.c.account_id).where(t.c.batch_id == batch_id, self._mine([LedgerState.SENDING]))
             )
             return [tuple(r) for r in moved]  # type: ignore[misc]
 
+    def finish_batch(self, batch_id: str, to: LedgerState, *, clear_batch: bool = False, **values: Any) -> int:
+        """The answer to a batch: move its rows (still ``sending`` and this holder's) to ``to``.
+
+        ``clear_batch`` forgets the batch (HUMAN refused it before acting: the rows are planned again).
+        """
+        t = self.table
+        values = {**values, "state": to.value, "updated_at": now_iso()}
+        if clear_batch:
+            values.update(batch_id=None, marked_at=None)
+        if to is LedgerState.SENT:
+            values["sent_at"] = now_iso()
+        with self.engine.begin() as conn:
+            where = sa.and_(t.c.batch_id == batch_id, self._mine([LedgerState.SENDING]))
+            return conn.execute(sa.update(t).where(where).values(**values)).rowcount
+
     def mark_sent(self, row_ids: Sequence[int], http_status: int | None, note: str | None = None) -> int:
-        """HUMAN applied the batch (a 2xx) or a lookup showed it did."""
+        """A lookup showed HUMAN applied these in-doubt uploads."""
         return self.move(
             row_ids,
             [LedgerState.SENDING, LedgerState.IN_DOUBT],
@@ -557,6 +617,10 @@ class LeaseKeeper:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+def _equal(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
 
 
 def _parts(ids: Sequence[int]) -> Iterator[Sequence[int]]:

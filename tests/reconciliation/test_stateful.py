@@ -60,16 +60,16 @@ class CrashingLedger(Ledger):
             self._maybe_crash("after_claim")
         return inserted
 
-    def mark_sending(self, row_ids, batch_id):
-        moved = super().mark_sending(row_ids, batch_id)
-        if moved:
+    def take_batch(self, group, limit, batch_id):
+        rows = super().take_batch(group, limit, batch_id)
+        if rows:
             self._maybe_crash("after_mark")
-        return moved
+        return rows
 
-    def mark_sent(self, row_ids, http_status, note=None):
-        if http_status is not None:
+    def finish_batch(self, batch_id, to, **values):
+        if to.value == "sent":
             self._maybe_crash("after_answer")
-        return super().mark_sent(row_ids, http_status, note)
+        return super().finish_batch(batch_id, to, **values)
 
     def release(self) -> int:
         return 0 if self.crashed else super().release()

@@ -48,20 +48,16 @@ class CrashingLedger(Ledger):
             self._stop_here("after_claim")
         return inserted
 
-    def mark_sending(self, row_ids, batch_id):
-        moved = super().mark_sending(row_ids, batch_id)
-        if self.crash_at == "after_mark" and moved and self._batch_result(batch_id) == self.crash_result:
+    def take_batch(self, group, limit, batch_id):
+        rows = super().take_batch(group, limit, batch_id)
+        if self.crash_at == "after_mark" and rows and group[2] == self.crash_result:
             self._stop_here("after_mark")
-        return moved
+        return rows
 
-    def mark_sent(self, row_ids, http_status, note=None):
-        if self.crash_at == "after_answer" and http_status is not None and row_ids:
-            t = self.table
-            with self.engine.connect() as conn:
-                result = conn.execute(sa.select(t.c.feedback_result).where(t.c.id == row_ids[0])).scalar()
-            if result == self.crash_result:
-                self._stop_here("after_answer")
-        return super().mark_sent(row_ids, http_status, note)
+    def finish_batch(self, batch_id, to, **values):
+        if self.crash_at == "after_answer" and to.value == "sent" and self._batch_result(batch_id) == self.crash_result:
+            self._stop_here("after_answer")
+        return super().finish_batch(batch_id, to, **values)
 
 
 def run_job(job: dict) -> None:
