@@ -223,6 +223,7 @@ class Reconciler:
                     self._plan_dry(staging, run)
             else:
                 self.ledger.ensure_schema()
+                self.ledger.register(owner)
                 with self.ledger.heartbeat():
                     try:
                         self._reconcile(run)
@@ -528,11 +529,13 @@ class Reconciler:
             log.info("Uploading feedback in %d groups, up to %d accounts per request", len(groups), self.batch_size)
         for group in groups:
             key = FeedbackGroupKey.build(attack_type=group[0], status=group[1], result=group[2], comment=group[3])
+            after_id = 0
             while True:
                 batch_id = uuid.uuid4().hex
-                rows = self.ledger.take_batch(group, self.batch_size, batch_id)
+                rows = self.ledger.take_batch(group, self.batch_size, batch_id, after_id)
                 if not rows or not self._send(key, batch_id, rows, run):
                     break  # the group is done, or HUMAN refused a batch before acting: the rest waits
+                after_id = max(row_id for row_id, _ in rows)
 
     def _send(self, key: FeedbackGroupKey, batch_id: str, rows: list[tuple[int, str]], run: _Run) -> bool:
         """One request for rows this try really moved to ``sending``; False when HUMAN refused it unapplied."""

@@ -4,9 +4,10 @@ A unique key (case_id, account_id, attack_type, closed_at) enforced by the datab
 the first claim atomic. After that, every transition is an ``UPDATE ... WHERE id IN (...)
 AND holder = <this try> AND state IN (<expected>)``: a try acts only on the rows its
 update really moved, and a try that lost its rows (adopted after its lease expired)
-cannot write them again. Leases are short, kept alive by a heartbeat for the whole run,
-measured on the database's clock, and released the moment a run ends (success or
-failure); only a crashed run leaves a lease to expire. The states:
+cannot write them again. Each try holds one short lease (a row of ``<table>_holders``),
+kept alive by a heartbeat for the whole run, measured on the database's clock, and
+released the moment a run ends (success or failure); only a crashed run leaves a lease
+to expire, and its rows are free once it has. The states:
 
     claimed ---------> planned -> sending -> sent
        |  (decided)       ^          |  \\-> failed        (HUMAN refused the batch: 400)
@@ -107,7 +108,7 @@ class OpenRow:
     error: str | None
 
 
-def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.Table, sa.Table]:
+def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.Table, sa.Table, sa.Table]:
     ledger_table = sa.Table(
         ledger,
         metadata,
@@ -129,7 +130,6 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("owner", sa.String(512), nullable=False),
         sa.Column("holder", sa.String(64), nullable=False),
-        sa.Column("lease_until", sa.Float, nullable=False),
         sa.Column("batch_id", sa.String(64)),
         sa.Column("marked_at", sa.Float),
         sa.Column("lookup_failures", sa.Integer, nullable=False, server_default="0"),
@@ -165,7 +165,17 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.UniqueConstraint("row_hash", "reason", name=f"uq_{rejects}_row"),
     )
-    return ledger_table, rejects_table
+    # One lease per try, not per row: a heartbeat renews one row however many outcomes a try holds.
+    holders_table = sa.Table(
+        f"{ledger}_holders",
+        metadata,
+        sa.Column("holder", sa.String(64), primary_key=True),
+        sa.Column("owner", sa.String(512), nullable=False),
+        sa.Column("lease_until", sa.Float, nullable=False),  # epoch seconds on the database's clock
+        sa.Column("started_at", sa.String(32), nullable=False),
+        sa.Column("updated_at", sa.String(32), nullable=False),
+    )
+    return ledger_table, rejects_table, holders_table
 
 
 class Ledger:
@@ -174,8 +184,8 @@ class Ledger:
     One instance is one *holder* (a try of a task): :attr:`holder` is fresh for every
     instance, so two tries never share rows, even of the same task instance.
 
-    :param lease_seconds: how long rows stay reserved for this holder without a heartbeat.
-        A crashed run's rows are adopted this long after its last heartbeat.
+    :param lease_seconds: how long this holder's rows stay reserved without a heartbeat (one
+        row in ``<table>_holders``). A crashed run's rows are adopted this long after its last beat.
     """
 
     def __init__(
@@ -190,7 +200,7 @@ class Ledger:
             raise NotImplementedError(f"ledger on {engine.dialect.name!r} is not supported; use PostgreSQL or SQLite")
         self.engine = engine
         self.metadata = sa.MetaData()
-        self.table, self.rejects = build_tables(self.metadata, table, rejects_table)
+        self.table, self.rejects, self.holders = build_tables(self.metadata, table, rejects_table)
         self.lease_seconds = float(lease_seconds)
         self.holder = uuid.uuid4().hex
 
@@ -278,17 +288,39 @@ class Ledger:
         """A context manager that renews this holder's leases in the background for the whole run."""
         return LeaseKeeper(self)
 
-    def renew(self) -> int:
-        """Extend the lease of every unfinished row this holder still holds."""
-        t = self.table
+    def register(self, owner: str) -> None:
+        """Start this try's lease (before it claims or adopts anything)."""
+        now = now_iso()
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(t).where(self._mine(UNFINISHED)).values(lease_until=self._lease())).rowcount
+            conn.execute(
+                sa.insert(self.holders).values(
+                    holder=self.holder, owner=owner, lease_until=self._lease(), started_at=now, updated_at=now
+                )
+            )
+
+    def renew(self) -> int:
+        """Extend this try's lease (one row, however many outcomes it holds)."""
+        h = self.holders
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(h).where(h.c.holder == self.holder).values(lease_until=self._lease(), updated_at=now_iso())
+            ).rowcount
 
     def release(self) -> int:
-        """The run ended: what it still holds can be adopted at once (no lease left to wait out)."""
-        t = self.table
+        """The run ended: what it still holds can be adopted at once. Returns how many outcomes that is."""
+        h, t = self.holders, self.table
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(t).where(self._mine(UNFINISHED)).values(lease_until=0.0)).rowcount
+            conn.execute(sa.update(h).where(h.c.holder == self.holder).values(lease_until=0.0, updated_at=now_iso()))
+            return conn.execute(sa.select(sa.func.count()).select_from(t).where(self._mine(UNFINISHED))).scalar_one()
+
+    def _live_holders(self) -> sa.Select:
+        """Holders whose lease has not run out; rows of any other holder (or of none registered) are free."""
+        h = self.holders
+        return sa.select(h.c.holder).where(h.c.lease_until > self.db_now())
+
+    def _my_lease_is_valid(self) -> sa.ColumnElement[bool]:
+        h = self.holders
+        return sa.exists().where(h.c.holder == self.holder, h.c.lease_until > self.db_now())
 
     # ------------------------------------------------------------ claims
 
@@ -319,11 +351,7 @@ class Ledger:
             }
             for o, state, columns in outcomes
         ]  # fmt: skip
-        stmt = (
-            self._insert()(self.table)
-            .values(lease_until=self._lease())
-            .on_conflict_do_nothing(index_elements=list(KEY))
-        )
+        stmt = self._insert()(self.table).on_conflict_do_nothing(index_elements=list(KEY))
         with self.engine.begin() as conn:
             # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
             if self.engine.dialect.name != "sqlite":
@@ -365,9 +393,9 @@ class Ledger:
         clock move, and the compare-and-set re-checks that inside the update.
         """
         t = self.table
-        expired = sa.and_(t.c.state.in_([s.value for s in UNFINISHED]), t.c.lease_until <= self.db_now())
+        expired = sa.and_(t.c.state.in_([s.value for s in UNFINISHED]), t.c.holder.notin_(self._live_holders()))
         scope = sa.and_(self._in_interval(t, interval), expired, t.c.holder != self.holder)
-        take = {"holder": self.holder, "owner": owner, "lease_until": self._lease(), "updated_at": now_iso()}
+        take = {"holder": self.holder, "owner": owner, "updated_at": now_iso()}
         with self.engine.begin() as conn:
             if shard is None:
                 return conn.execute(sa.update(t).where(scope).values(**take)).rowcount
@@ -399,7 +427,7 @@ class Ledger:
         )
         values = {
             **_NO_DECISION, "state": LedgerState.CLAIMED.value, "holder": self.holder, "owner": owner,
-            "lease_until": self._lease(), "reprocessed_by": run_key, "lookup_failures": 0, "batch_id": None,
+            "reprocessed_by": run_key, "lookup_failures": 0, "batch_id": None,
             "marked_at": None, "http_status": None, "error": None, "updated_at": now_iso(),
         }  # fmt: skip
         with self.engine.begin() as conn:
@@ -447,10 +475,16 @@ class Ledger:
         """Rows of the interval (and shard) that are not done: unfinished, failed or waiting for a person."""
         t = self.table
         done = [LedgerState.SENT.value, LedgerState.NOOP.value]
-        query = sa.select(
-            t.c.id, t.c.account_id, t.c.attack_type, t.c.state, t.c.feedback_result, t.c.batch_id,
-            t.c.holder, t.c.owner, t.c.lease_until, t.c.error,
-        ).where(self._in_interval(t, interval), t.c.state.notin_(done)).order_by(t.c.id)  # fmt: skip
+        h = self.holders
+        query = (
+            sa.select(
+                t.c.id, t.c.account_id, t.c.attack_type, t.c.state, t.c.feedback_result, t.c.batch_id,
+                t.c.holder, t.c.owner, sa.func.coalesce(h.c.lease_until, 0.0), t.c.error,
+            )
+            .select_from(t.outerjoin(h, h.c.holder == t.c.holder))
+            .where(self._in_interval(t, interval), t.c.state.notin_(done))
+            .order_by(t.c.id)
+        )  # fmt: skip
         with self.engine.connect() as conn:
             rows = [OpenRow(*r[:3], LedgerState(r[3]), *r[4:]) for r in conn.execute(query)]
         return [r for r in rows if shard is None or in_shard(r.account_id, *shard)]
@@ -510,20 +544,22 @@ class Ledger:
                 conn.execute(sa.update(t).where(t.c.id.in_(part), guard).values(**values))
 
     def take_batch(
-        self, group: tuple[str, str, str | None, str | None], limit: int, batch_id: str
+        self, group: tuple[str, str, str | None, str | None], limit: int, batch_id: str, after_id: int = 0
     ) -> list[tuple[int, str]]:
         """Move up to ``limit`` planned rows of one upload group to ``sending``, committed before the request.
 
         Returns the (id, account_id) rows this holder really moved: only rows still
         ``planned``, still this holder's, and whose lease has not run out move, so a try
         whose lease expired (and may have been overtaken) sends nothing. The database picks
-        the rows and tags them with ``batch_id`` in one statement.
+        the rows and tags them with ``batch_id`` in one statement. ``after_id`` continues a
+        group where its last batch ended (without it, each batch would scan the other
+        groups' rows again: quadratic on big days).
         """
         t = self.table
         attack_type, status, result, comment = group
         pick = (
             sa.select(t.c.id)
-            .where(self._mine([LedgerState.PLANNED]), t.c.lease_until > self.db_now())
+            .where(self._mine([LedgerState.PLANNED]), t.c.id > after_id)
             .where(t.c.attack_type == attack_type, t.c.feedback_status == status)
             .where(_equal(t.c.feedback_result, result), _equal(t.c.feedback_comment, comment))
             .order_by(t.c.id)
@@ -532,10 +568,10 @@ class Ledger:
         )  # fmt: skip
         values = {
             "state": LedgerState.SENDING.value, "batch_id": batch_id, "marked_at": self.db_now(),
-            "lease_until": self._lease(), "updated_at": now_iso(),
+            "updated_at": now_iso(),
         }  # fmt: skip
         with self.engine.begin() as conn:
-            guard = self._still_mine([LedgerState.PLANNED])
+            guard = sa.and_(self._still_mine([LedgerState.PLANNED]), self._my_lease_is_valid())
             conn.execute(sa.update(t).where(t.c.id.in_(pick), guard).values(**values))
             moved = conn.execute(
                 sa.select(t.c.id, t.c.account_id).where(t.c.batch_id == batch_id, self._mine([LedgerState.SENDING]))

@@ -239,7 +239,8 @@ def test_token_revoked_mid_run_then_next_run_finishes(case_db, fake_api, reconci
         reconcile(batch_size=1)
     rows = case_db.ledger_rows()
     assert Counter(r["state"] for r in rows) == {"sent": 2, "planned": 3}
-    assert all(r["batch_id"] is None and r["lease_until"] == 0 for r in rows if r["state"] == "planned")  # released
+    assert all(r["batch_id"] is None for r in rows if r["state"] == "planned")
+    assert holder_leases(case_db) == [0.0]  # the failed run released what it held
     fake_api.set_tokens("new-token-after-rotation")
     fake_api.configure(revoke_after_feedback=0)
     report, _ = reconcile(batch_size=1, client=make_client(token="new-token-after-rotation"), owner="manual-rerun")
@@ -270,6 +271,7 @@ def test_a_live_holder_is_never_overtaken_and_the_waiting_run_says_who_holds_wha
                                   outcome("c1", "a1", "confirmed_fraud"), strict=True)))  # fmt: skip
     from airflow_provider_human.reconciliation.ledger import LedgerState
 
+    live.register("dag/other-run/reconcile/-1")
     live.claim([(held, LedgerState.CLAIMED, None)], owner="dag/other-run/reconcile/-1", interval=("a", "z"))
     with pytest.raises(ReconciliationIncompleteError, match=r"1 outcomes held by dag/other-run/reconcile/-1 until"):
         reconcile(owner="dag/this-run/reconcile/-1", wait_for_others_seconds=0.5)
@@ -292,21 +294,23 @@ def test_reports_are_written_as_json_and_markdown(case_db, fake_api, reconcile, 
     assert report.summary()["report_paths"] == paths
 
 
-def test_the_heartbeat_keeps_a_live_runs_lease_and_release_ends_it(case_db, fake_api):
-    ledger = Ledger(case_db.engine, lease_seconds=0.4)
-    ledger.ensure_schema()
-    from airflow_provider_human.reconciliation.ledger import LedgerState
-    from airflow_provider_human.reconciliation.outcomes import parse_outcome
+def holder_leases(case_db) -> list[float]:
+    with case_db.engine.connect() as conn:
+        return [r[0] for r in conn.exec_driver_sql("SELECT lease_until FROM human_feedback_ledger_holders")]
 
-    raw = dict(zip(("case_id", "account_id", "attack_type", "verdict", "closed_at", "comment"),
-                   outcome("c1", "a1", "confirmed_fraud"), strict=True))  # fmt: skip
-    ledger.claim([(parse_outcome(raw), LedgerState.CLAIMED, None)], owner="o", interval=("a", "z"))
+
+def test_the_heartbeat_keeps_a_live_runs_lease_and_release_ends_it(case_db, fake_api):
     import time
 
+    ledger = Ledger(case_db.engine, lease_seconds=0.4)
+    ledger.ensure_schema()
+    ledger.register("o")
     with ledger.heartbeat():
         time.sleep(1.2)  # three leases long
-        assert case_db.ledger_rows()[0]["lease_until"] > ledger.clock()
+        assert holder_leases(case_db)[0] > ledger.clock()
     time.sleep(0.5)
-    assert case_db.ledger_rows()[0]["lease_until"] <= ledger.clock()  # no heartbeat: it expires
+    assert holder_leases(case_db)[0] <= ledger.clock()  # no heartbeat: it expires
     ledger.renew()
-    assert ledger.release() == 1 and case_db.ledger_rows()[0]["lease_until"] == 0
+    assert holder_leases(case_db)[0] > ledger.clock()
+    ledger.release()
+    assert holder_leases(case_db) == [0.0]

@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from airflow_provider_human.client import ClientSettings, HumanClient
 from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
-from airflow_provider_human.reconciliation.ledger import UNFINISHED, Ledger
+from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.sources import SqlOutcomeSource
 from airflow_provider_human.testing.fake_api import FakeHumanAPI
 from tests.conftest import TOKEN
@@ -60,8 +60,8 @@ class CrashingLedger(Ledger):
             self._maybe_crash("after_claim")
         return inserted
 
-    def take_batch(self, group, limit, batch_id):
-        rows = super().take_batch(group, limit, batch_id)
+    def take_batch(self, group, limit, batch_id, after_id=0):
+        rows = super().take_batch(group, limit, batch_id, after_id)
         if rows:
             self._maybe_crash("after_mark")
         return rows
@@ -144,10 +144,8 @@ class DeliveryMachine(RuleBasedStateMachine):
 
     def _expire_crashed_leases(self) -> None:
         with self.db.engine.begin() as conn:
-            table = sa.table("human_feedback_ledger", sa.column("state"), sa.column("lease_until"))
-            if sa.inspect(conn).has_table("human_feedback_ledger"):
-                conn.execute(sa.update(table).where(table.c.state.in_([s.value for s in UNFINISHED]))
-                             .values(lease_until=0.0))  # fmt: skip
+            if sa.inspect(conn).has_table("human_feedback_ledger_holders"):
+                conn.exec_driver_sql("UPDATE human_feedback_ledger_holders SET lease_until = 0")
 
     def _finish_everything(self) -> None:
         self._clear_faults()

@@ -132,6 +132,7 @@ def _crashed_run(case_db, rows, lease_seconds):
     """What a SIGKILLed run leaves: its outcomes claimed, nothing sent, a lease nobody renews."""
     dead = Ledger(case_db.engine, lease_seconds=lease_seconds)
     dead.ensure_schema()
+    dead.register("dag/crashed-run/reconcile/-1")
     claimed = [(parse_outcome(dict(zip(FIELDS, r, strict=True))), LedgerState.CLAIMED, None) for r in rows]
     dead.claim(claimed, owner="dag/crashed-run/reconcile/-1", interval=("2026-11-18", "2026-11-19"))
     return dead

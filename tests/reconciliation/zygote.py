@@ -48,8 +48,8 @@ class CrashingLedger(Ledger):
             self._stop_here("after_claim")
         return inserted
 
-    def take_batch(self, group, limit, batch_id):
-        rows = super().take_batch(group, limit, batch_id)
+    def take_batch(self, group, limit, batch_id, after_id=0):
+        rows = super().take_batch(group, limit, batch_id, after_id)
         if self.crash_at == "after_mark" and rows and group[2] == self.crash_result:
             self._stop_here("after_mark")
         return rows
