@@ -206,14 +206,14 @@ class Reconciler:
         shard = self.settings.shard
         report = ReconciliationReport(
             interval[0], interval[1], owner, self.source.describe(), self.settings.dry_run,
-            shard=f"{shard[0]}/{shard[1]}" if shard else None,
+            shard=f"{shard[0]}/{shard[1]}" if shard and shard[1] > 1 else None,
         )  # fmt: skip
         run = _Run(
             interval, (start, end), owner, self.settings.comment_template.format(start=interval[0], end=interval[1]),
             report,
         )  # fmt: skip
         log.info("Reconciling case outcomes closed in [%s, %s)%s from %s%s", *interval,
-                 f", shard {report.shard}" if shard else "", report.source,
+                 f", shard {report.shard}" if report.shard else "", report.source,
                  " (DRY RUN: nothing is written or sent)" if self.settings.dry_run else "")  # fmt: skip
         result = RunResult(report)
         try:
@@ -280,7 +280,7 @@ class Reconciler:
         self._flush_rejects(rejects, run)
         self._flush_rejects(undated, run)
         log.info("Read %d rows: %d valid outcomes%s, %d rejected %s", counts["rows_read"], counts["outcomes_valid"],
-                 f" in shard {run.report.shard}" if shard else "", run.report.rejected_total,
+                 f" in shard {run.report.shard}" if run.report.shard else "", run.report.rejected_total,
                  dict(run.report.rejected) or "")  # fmt: skip
         if counts["undated"]:
             log.warning("%d rows have no usable closed_at: they belong to no interval and are listed once in "

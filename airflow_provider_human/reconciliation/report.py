@@ -101,7 +101,8 @@ class ReconciliationReport:
         for key, label in COUNTERS.items():
             if self.counts[key] or key in ("rows_read", "decided", "requests_sent"):
                 lines.append((label, str(self.counts[key])))
-        lines.insert(5, ("rejected", _with_reasons(self.rejected_total, self.rejected)))
+        after_read = next(n for n, (label, _) in enumerate(lines) if label == COUNTERS["rows_read"]) + 1
+        lines.insert(after_read, ("rejected", _with_reasons(self.rejected_total, self.rejected)))
         if self.skipped:
             lines.append(("skipped", _with_reasons(sum(self.skipped.values()), self.skipped)))
         if self.uploads_by_result:
