@@ -33,7 +33,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Max retries",
         "description": (
             "Retries with backoff: lookups and identity updates on 429/5xx and connection failures; "
-            "feedback uploads only on 429/503."
+            "feedback uploads only on 429 and connections that never opened (anything else may have been applied)."
         ),
         "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES, "minimum": 0},
     },
