@@ -56,14 +56,6 @@ class LedgerState(StrEnum):
     FAILED = "failed"  # HUMAN refused the batch (400): needs a person, never resent automatically
     NEEDS_REVIEW = "needs_review"  # in doubt and no documented field can tell: a person decides
 
-    @property
-    def is_final(self) -> bool:
-        return self not in UNFINISHED
-
-    @property
-    def is_done(self) -> bool:
-        return self in (LedgerState.SENT, LedgerState.NOOP)
-
 
 UNFINISHED = frozenset({LedgerState.CLAIMED, LedgerState.PLANNED, LedgerState.SENDING, LedgerState.IN_DOUBT})
 NEEDS_A_PERSON = frozenset({LedgerState.FAILED, LedgerState.NEEDS_REVIEW})
@@ -105,7 +97,6 @@ class OpenRow:
     holder: str
     owner: str
     lease_until: float
-    error: str | None
 
 
 def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.Table, sa.Table, sa.Table]:
@@ -479,7 +470,7 @@ class Ledger:
         query = (
             sa.select(
                 t.c.id, t.c.account_id, t.c.attack_type, t.c.state, t.c.feedback_result, t.c.batch_id,
-                t.c.holder, t.c.owner, sa.func.coalesce(h.c.lease_until, 0.0), t.c.error,
+                t.c.holder, t.c.owner, sa.func.coalesce(h.c.lease_until, 0.0),
             )
             .select_from(t.outerjoin(h, h.c.holder == t.c.holder))
             .where(self._in_interval(t, interval), t.c.state.notin_(done))
@@ -495,15 +486,6 @@ class Ledger:
         query = sa.select(t.c.state, sa.func.count()).where(self._in_interval(t, interval)).group_by(t.c.state)
         with self.engine.connect() as conn:
             return Counter({state: n for state, n in conn.execute(query)})
-
-    def counts(self, **equal: Any) -> dict[str, int]:
-        """Rows per state (for tests and operators' eyes)."""
-        t = self.table
-        query = sa.select(t.c.state, sa.func.count()).group_by(t.c.state)
-        for name, value in equal.items():
-            query = query.where(t.c[name] == value)
-        with self.engine.connect() as conn:
-            return {state: n for state, n in conn.execute(query)}
 
     # ------------------------------------------------------------ transitions (compare-and-set)
 
