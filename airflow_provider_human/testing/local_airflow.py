@@ -221,7 +221,14 @@ class AirflowStack:
         backfills = self.rest("GET", "/backfills", params={"dag_id": dag_id})["backfills"]
         stuck = [b["id"] for b in backfills if not b["completed_at"]]
         for backfill_id in stuck:
-            self.rest("PUT", f"/backfills/{backfill_id}/cancel", expect=(200, 409))
+            for _attempt in range(10):  # the cancel itself can meet the same SQLite refusal
+                response = self.api.put(f"{self.base_url}/api/v2/backfills/{backfill_id}/cancel", timeout=90)
+                if response.status_code in (200, 409):
+                    break
+                if not is_sqlite_refusal(response.status_code, response.text):
+                    raise AssertionError(f"PUT /backfills/{backfill_id}/cancel -> {response.status_code}: "
+                                         f"{response.text[:500]}")  # fmt: skip
+                time.sleep(2)
         return stuck
 
     def wait_for(self, what: str, check, timeout: float = 300.0, every: float = 2.0):
