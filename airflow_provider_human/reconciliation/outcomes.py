@@ -69,7 +69,8 @@ class Rejected:
 
 
 def format_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC ISO 8601 with microseconds and ``Z`` (isoformat: several times faster than strftime)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -126,16 +127,16 @@ def parse_outcome(
         return Rejected(
             RejectReason.UNKNOWN_ATTACK_TYPE, f"case {case_id}: attack_type={raw.get('attack_type')!r}", raw
         )
-    verdict_text = _text(raw.get("verdict"))
-    try:
-        verdict = Verdict((verdict_text or "").lower())
-    except ValueError:
+    verdict = _VERDICTS.get((_text(raw.get("verdict")) or "").lower())
+    if verdict is None:
         return Rejected(RejectReason.UNKNOWN_VERDICT, f"case {case_id}: verdict={raw.get('verdict')!r}", raw)
     comment = raw.get("comment")
     return CaseOutcome(
         case_id, account_id, attack_type, verdict, closed_at, None if comment in (None, "") else str(comment)
     )
 
+
+_VERDICTS = {v.value: v for v in Verdict}  # a dict lookup: Enum's constructor is slow on a million rows
 
 #: The ledger's id columns hold this many characters; longer ids could never be claimed.
 MAX_ID_LENGTH = 255

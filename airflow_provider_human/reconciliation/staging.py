@@ -61,12 +61,14 @@ class OutcomeStaging:
         )
         winner: CaseOutcome | None = None
         losers: list[CaseOutcome] = []
+        attack_types = {a.value: a for a in AttackType}  # dict lookups: Enum's constructor is slow per row
+        verdicts = {v.value: v for v in Verdict}
         for case_id, account_id, attack_type, verdict, closed_at, comment in cursor:
             outcome = CaseOutcome(
-                case_id, account_id, AttackType(attack_type), Verdict(verdict),
+                case_id, account_id, attack_types[attack_type], verdicts[verdict],
                 datetime.fromisoformat(closed_at), comment,
             )  # fmt: skip
-            if winner is not None and (winner.account_id, winner.attack_type) == (account_id, outcome.attack_type):
+            if winner is not None and winner.account_id == account_id and winner.attack_type is outcome.attack_type:
                 losers.append(outcome)
                 continue
             if winner is not None:
