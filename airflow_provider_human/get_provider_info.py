@@ -94,6 +94,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_human.operators.account",
                     "airflow_provider_human.operators.feedback",
                     "airflow_provider_human.operators.identity",
+                    "airflow_provider_human.operators.reconciliation",
+                    "airflow_provider_human.operators.review",
                 ],
             }
         ],

@@ -10,15 +10,23 @@ Every day, the fraud team's **closed cases** (table `case_outcomes` on the conne
 | legitimate | resolved / no_attack (false positive) | nothing (consistent) | skip |
 | suspected_fraud | nothing (already pending) | resolved / manually_identified (false negative) | skip |
 
+That table applies when nothing was told to AD before. The ledger remembers what was: a
+newer outcome of the same account wins whatever the backfill order, a verdict already
+reported sends nothing, a verdict that contradicts feedback already sent (a **reversal**),
+a row the export **edited** in place, and an AD state with incident types the provider
+cannot map go to a person (docs/reconciliation.md has the full three-way table).
+
 Each run covers one whole UTC day, `[data_interval_start, data_interval_end)`. Backfill
-missed days from **Run Backfill** in the UI: the ledger (`human_feedback_ledger`) makes
-re-runs, retries and overlapping or concurrent backfills safe. A run succeeds only when
-every outcome of its day is sent or needs nothing; otherwise it fails and says what is
-left (a retry finishes it, or a person looks: see docs/reconciliation.md). Params:
-`dry_run` plans without sending, `reprocess` decides again what was decided but not
-sent (sent feedback is never sent again), `batch_size` and `max_reject_ratio`
-tune the upload and the broken-export guard, `shards` splits a day across mapped tasks
-(Celery / Kubernetes workers) by account hash. Reports land in `$AIRFLOW_HOME/reports/human`.
+missed days from **Trigger → Backfill** in the UI: the ledger (`human_feedback_ledger`)
+makes re-runs, retries and overlapping or concurrent backfills safe. When a day leaves
+something no rule may decide, the **review** task opens a request on the *Required
+Actions* page (Resend / Mark as applied / Leave for later); on an ordinary day it
+finishes at once. A run is green only when every outcome of its day is sent or needs
+nothing. Params: `dry_run` plans without sending, `reprocess` decides again what was
+decided but not sent (sent feedback is never sent again), `batch_size` and
+`max_reject_ratio` tune the upload and the broken-export guard, `shards` splits a day
+across mapped tasks (Celery / Kubernetes workers) by account hash. Reports (one per try)
+land in `$AIRFLOW_HOME/reports/human` unless `reports_dir` is set.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
+from airflow_provider_human.operators.review import HumanReconciliationReviewOperator
 
 with DAG(
     dag_id="human_case_reconciliation",
@@ -83,19 +92,34 @@ with DAG(
         max_reject_ratio="{{ params.max_reject_ratio }}",
         reprocess="{{ params.reprocess }}",
         shard_count="{{ params.shards }}",
+        fail_on_review=False,  # items for a person go to the review step below, not to a red task
     ).expand(shard_index=shard_indexes())
 
     @task
     def summarize(summaries) -> dict:
-        """The day's totals across shards, in the log and as one small XCom."""
+        """The day in one small XCom: the interval, dry_run, this run's counters summed over shards,
+        and the day's truth from the ledger (whichever runs and tries did the work)."""
         import logging
 
-        totals: dict = {}
-        for summary in summaries:
-            for key, value in summary.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    totals[key] = totals.get(key, 0) + value
-        logging.getLogger(__name__).info("Day total across %d shard(s): %s", len(list(summaries)), totals)
-        return totals
+        summaries = list(summaries)
+        first = summaries[0]
+        day = {
+            "interval_start": first["interval_start"],
+            "interval_end": first["interval_end"],
+            "dry_run": first["dry_run"],
+            "shards": len(summaries),
+            "interval": first["interval"],  # the same for every shard: read from the ledger for the whole day
+        }
+        for key in ("decided", "requests_sent", "accounts_sent", "for_review", "rejected", "skipped"):
+            day[key] = sum(int(s.get(key) or 0) for s in summaries)
+        logging.getLogger(__name__).info("The day across %d shard(s): %s", len(summaries), day)
+        return day
 
-    summarize(reconcile.output)
+    review = HumanReconciliationReviewOperator(
+        task_id="review",
+        ledger_conn_id="human_case_db",
+        dry_run="{{ params.dry_run }}",
+        response_timeout=timedelta(hours=12),
+    )
+
+    summarize(reconcile.output) >> review

@@ -83,3 +83,14 @@ def test_api_server_connection_test_uses_test_connection(api_client, monkeypatch
     bad = api_client.post("/api/v2/connections/test", json={**body, "password": "revoked-token-77"})
     assert bad.json()["status"] is False and "refused the server token" in bad.json()["message"]
     assert "revoked-token-77" not in bad.text and token not in good.text
+
+
+def test_every_operator_module_is_registered():
+    """Each module under operators/ that defines an operator is listed, so Airflow's provider views show it."""
+    import pkgutil
+
+    import airflow_provider_human.operators as operators
+
+    [entry] = get_provider_info()["operators"]
+    modules = {f"{operators.__name__}.{m.name}" for m in pkgutil.iter_modules(operators.__path__) if m.name != "base"}
+    assert set(entry["python-modules"]) == modules

@@ -79,4 +79,4 @@ def test_sharded_dag_run_maps_one_task_per_shard(airflow_db, fake_api, tmp_path)
     assert set(uploads(fake_api).values()) == {1}
     assert {r["owner"].rsplit("/", 1)[1] for r in db.ledger_rows()} <= {"0", "1", "2"}
     assert len({r["owner"] for r in db.ledger_rows()}) >= 2
-    assert "Day total across 3 shard(s)" in out
+    assert "The day across 3 shard(s)" in out

@@ -50,6 +50,12 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
     :param wait_for_others_seconds: how long to wait for outcomes of this interval held by another
         live run before failing for retry.
     :param verify_after_seconds: how long after an in-doubt upload its account is looked up.
+    :param v2_incident_names: v2 incident names per attack type, e.g. ``{"ato": ["account_takeover"],
+        "fake_account": ["fake_account"]}`` (the default is a documented guess; unknown names make
+        the AD state ambiguous, for a person).
+    :param fail_on_review: fail when items wait for a person (default). Set ``False`` when a
+        :class:`~airflow_provider_human.operators.review.HumanReconciliationReviewOperator` follows:
+        this task then succeeds with the items listed, and the review step asks a person.
     """
 
     template_fields: Sequence[str] = (
@@ -93,6 +99,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         lease_seconds: float = 120.0,
         wait_for_others_seconds: float = 180.0,
         verify_after_seconds: float = 60.0,
+        v2_incident_names: Mapping[str, Sequence[str]] | None = None,
+        fail_on_review: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,6 +125,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.lease_seconds = lease_seconds
         self.wait_for_others_seconds = wait_for_others_seconds
         self.verify_after_seconds = verify_after_seconds
+        self.v2_incident_names = v2_incident_names
+        self.fail_on_review = fail_on_review
 
     def run(self, context: Any) -> dict[str, Any]:
         start = self._moment(self.interval_start, context, "data_interval_start", "interval_start")
@@ -130,6 +140,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             shard=self._shard(),
             wait_for_others_seconds=self.wait_for_others_seconds,
             verify_after_seconds=self.verify_after_seconds,
+            v2_incident_names=self.v2_incident_names,
+            fail_on_review=as_bool(self.fail_on_review, "fail_on_review"),
         )
         policy = DecisionPolicy(self.policy or None)
         source = (
@@ -146,7 +158,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         reconciler = Reconciler(self.hook.client, source, ledger, policy=policy, settings=settings)
         result = reconciler.run(start, end, owner=_owner(context, self.task_id))
         report = result.report
-        report.write(self.reports_dir or default_reports_dir())
+        ti = context.get("ti") if context else None
+        report.write(self.reports_dir or default_reports_dir(), try_number=getattr(ti, "try_number", None))
         self.log.info("HUMAN reconciliation report:\n%s", report.as_table())
         self.log.info("Reports written: %s", ", ".join(report.report_paths))
         result.raise_for_outcome()

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,10 +31,13 @@ from airflow_provider_human.client.errors import (
 )
 from airflow_provider_human.client.feedback import requests_needed
 from airflow_provider_human.client.models import AccountInfoV2, FeedbackGroupKey, FeedbackResult, FeedbackStatus
+from airflow_provider_human.reconciliation.ad_state import ADState, IncidentNames, read_ad_state
+from airflow_provider_human.reconciliation.history import History, decide_before_lookup, decide_with_state
 from airflow_provider_human.reconciliation.ledger import (
     DECISION_COLUMNS,
     NEEDS_A_PERSON,
     UNFINISHED,
+    Answer,
     Ledger,
     LedgerRow,
     LedgerState,
@@ -48,8 +51,8 @@ from airflow_provider_human.reconciliation.outcomes import (
     format_utc,
     parse_outcome,
 )
-from airflow_provider_human.reconciliation.policy import ADState, Category, Decision, DecisionPolicy, ad_state
-from airflow_provider_human.reconciliation.report import ReconciliationReport
+from airflow_provider_human.reconciliation.policy import Category, Decision, DecisionPolicy, ReviewKind
+from airflow_provider_human.reconciliation.report import MAX_LISTED, ReconciliationReport, interval_truth
 from airflow_provider_human.reconciliation.sharding import in_shard
 from airflow_provider_human.reconciliation.sources import OutcomeSource
 from airflow_provider_human.reconciliation.staging import OutcomeStaging
@@ -99,6 +102,12 @@ class ReconcileSettings:
     :param clock_skew_seconds: tolerance between the database's clock and HUMAN's incident
         times when telling a new manual incident from an older one.
     :param poll_seconds: how often a waiting run looks again.
+    :param v2_incident_names: v2 incident ``attack_type`` names per attack type (``ato``,
+        ``fake_account``); the default is a guess (see docs/api-mapping.md). Other names make
+        the state ``ambiguous``: a person decides.
+    :param fail_on_review: fail the run when items wait for a person (reversals, edited rows,
+        ambiguous states, uploads in doubt or rejected). ``False`` when a review step follows
+        in the DAG: the run then succeeds with the items listed and hands them over.
     """
 
     batch_size: int | None = None
@@ -116,6 +125,8 @@ class ReconcileSettings:
     verify_after_seconds: float = 60.0
     clock_skew_seconds: float = 300.0
     poll_seconds: float = 2.0
+    v2_incident_names: Mapping[str, Sequence[str]] | None = None
+    fail_on_review: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.max_reject_ratio, bool) or not 0 <= float(self.max_reject_ratio) <= 1:
@@ -132,6 +143,8 @@ class ReconcileSettings:
             index, count = self.shard
             if not (isinstance(count, int) and count >= 1 and isinstance(index, int) and 0 <= index < count):
                 raise HumanInputError("shard", self.shard, "must be (index, count) with 0 <= index < count")
+        if self.v2_incident_names is not None:
+            IncidentNames(self.v2_incident_names)  # raises HumanInputError naming the bad entry
         try:
             self.comment_template.format(start="s", end="e")
         except (KeyError, IndexError, ValueError) as exc:
@@ -190,14 +203,18 @@ class Reconciler:
         self.policy = policy or DecisionPolicy()
         self.settings = settings or ReconcileSettings()
         self.batch_size = self.settings.batch_size or client.settings.feedback_batch_size
+        names = self.settings.v2_incident_names
+        self.incident_names = IncidentNames(names) if names is not None else IncidentNames()
 
     # ------------------------------------------------------------------ the run
 
-    def run(self, start: datetime, end: datetime, owner: str) -> RunResult:
+    def run(self, start: datetime, end: datetime, owner: str, *, read_source: bool = True) -> RunResult:
         """Reconcile ``[start, end)``; never raises for what happens after the arguments were accepted.
 
         ``owner`` names the run (and shard) for people and for ``reprocess``: every try of one
         task instance passes the same owner, each try still holds its rows alone.
+        ``read_source=False`` finishes what the ledger already holds for the interval (the
+        review step, after a person answered) without reading the export again.
         """
         if start.tzinfo is None or end.tzinfo is None or not start < end:
             raise HumanInputError("interval", (start, end), "must be timezone-aware with start < end")
@@ -226,7 +243,7 @@ class Reconciler:
                 self.ledger.register(owner)
                 with self.ledger.heartbeat():
                     try:
-                        self._reconcile(run)
+                        self._reconcile(run, read_source)
                     finally:
                         released = self.ledger.release()
                         if released:
@@ -239,7 +256,12 @@ class Reconciler:
             report.duration_seconds = time.monotonic() - began
         return result
 
-    def _reconcile(self, run: _Run) -> None:
+    def _reconcile(self, run: _Run, read_source: bool = True) -> None:
+        if not read_source:
+            self._adopt(run)
+            self._drive(run)
+            self._settle(run)
+            return
         with OutcomeStaging(self.settings.staging_dir) as staging:
             self._stage(staging, run)
             if self.settings.reprocess:
@@ -271,6 +293,8 @@ class Reconciler:
             counts["rows_read"] += 1
             if isinstance(parsed, Rejected):
                 run.report.rejected[parsed.reason.value] += 1
+                if len(run.report.rejected_cases) < MAX_LISTED:
+                    run.report.rejected_cases.append((parsed.reason.value, _case_of(parsed)))
                 rejects.append(parsed)
                 self._flush_rejects(rejects, run, limit=1000)
                 continue
@@ -320,26 +344,32 @@ class Reconciler:
         return adopted
 
     def _claim_and_decide(self, staging: OutcomeStaging, run: _Run) -> None:
-        """Per chunk: skip outcomes already in the ledger, look the rest up, decide, claim with the decision.
+        """Per chunk: skip outcomes already in the ledger, look the rest up, then decide and claim.
 
-        The claim is the ledger's unique key: if a concurrent run inserted some of the same
-        outcomes first, ours are not inserted and count as already decided. An outcome whose
-        lookup failed is claimed undecided, for a later round or try to decide.
+        Deciding reads the ledger's history of each (account, attack type) and claims with the
+        decision in one locked transaction (:meth:`Ledger.deciding`), so two runs never decide
+        the same pair from the same stale history. The claim is the ledger's unique key: if a
+        concurrent run inserted some of the same outcomes first, ours are not inserted and
+        count as already decided. An outcome whose lookup failed is claimed undecided.
         """
         for fresh, superseded in self._fresh_chunks(staging, run):
             infos, errors = self._lookup({o.account_id for o in fresh}, run)
-            items: list[tuple[CaseOutcome, LedgerState, dict[str, Any] | None]] = []
-            decisions: dict[tuple[str, str, str, str], Decision] = {}
-            for outcome in fresh:
-                info = infos.get(outcome.account_id)
-                if info is None:
-                    items.append(self._undecided(outcome, errors[outcome.account_id]))
-                    continue
-                state = ad_state(info, outcome.attack_type)
-                decision = self.policy.decide(outcome.verdict, state)
-                decisions[_key(outcome)] = decision
-                items.append((outcome, *self._columns(outcome.comment, state, decision, run)))
-            inserted = self.ledger.claim(items, owner=run.owner, interval=run.interval)
+            with self.ledger.deciding() as decider:
+                histories = decider.history({(o.account_id, o.attack_type.value) for o in fresh})
+                items: list[tuple[CaseOutcome, LedgerState, dict[str, Any] | None]] = []
+                decisions: dict[tuple[str, ...], Decision] = {}
+                for outcome in fresh:
+                    history = histories.get((outcome.account_id, outcome.attack_type.value), History())
+                    decided = self._decide(outcome, history, infos.get(outcome.account_id), run)
+                    if decided is None:
+                        items.append(self._undecided(outcome, errors[outcome.account_id]))
+                        continue
+                    state, decision = decided
+                    decisions[_key(outcome)] = decision
+                    items.append((outcome, *self._columns(outcome.comment, state, decision, run)))
+                inserted = decider.claim(items, owner=run.owner, interval=run.interval)
+                decider.claim([(o, LedgerState.NOOP, _SUPERSEDED) for o in superseded], owner=run.owner,
+                              interval=run.interval)  # fmt: skip
             mine = None
             if inserted != len(items):  # a concurrent run claimed some of them between our check and our insert
                 mine = self.ledger.existing_keys([o for o, _, _ in items], mine_only=True)
@@ -347,11 +377,27 @@ class Reconciler:
             for key, decision in decisions.items():
                 if mine is None or key in mine:
                     self._count(decision, run)
-            self.ledger.claim([(o, LedgerState.NOOP, _SUPERSEDED) for o in superseded], owner=run.owner,
-                              interval=run.interval)  # fmt: skip
         log.info("Claimed and decided in %s: %d new, %d already decided by earlier runs, %d superseded within the run",
                  self.ledger.table.name, run.counts["decided"], run.counts["already_decided"],
                  run.counts["superseded"])  # fmt: skip
+
+    def _decide(
+        self, outcome: CaseOutcome, history: History, info: AccountInfoV2 | None, run: _Run, *, table_only: bool = False
+    ) -> tuple[ADState | None, Decision] | None:
+        """(AD state, decision) from history, then AD's state; ``None`` when the lookup failed.
+
+        ``table_only``: a person answered "Resend" on a review item: history is set aside.
+        """
+        if not table_only:
+            decision = decide_before_lookup(outcome, history)
+            if decision is not None:
+                return None, decision
+        if info is None:
+            return None
+        state, unmapped = read_ad_state(info, outcome.attack_type, self.incident_names)
+        if table_only and state is not ADState.AMBIGUOUS:
+            return state, self.policy.decide(outcome.verdict, state)
+        return state, decide_with_state(outcome, state, unmapped, History() if table_only else history, self.policy)
 
     @staticmethod
     def _undecided(outcome: CaseOutcome, error: Exception) -> tuple[CaseOutcome, LedgerState, dict[str, Any]]:
@@ -385,20 +431,27 @@ class Reconciler:
         yield chunk()
 
     def _columns(
-        self, comment: str | None, state: ADState, decision: Decision, run: _Run
+        self, comment: str | None, state: ADState | None, decision: Decision, run: _Run
     ) -> tuple[LedgerState, dict[str, Any]]:
         """(ledger state, decision columns) for one decided outcome."""
-        return LedgerState.PLANNED if decision.uploads else LedgerState.NOOP, {
-            "ad_state": state.value,
+        if decision.review is not None:
+            new_state = LedgerState.NEEDS_REVIEW
+        else:
+            new_state = LedgerState.PLANNED if decision.uploads else LedgerState.NOOP
+        return new_state, {
+            "ad_state": state.value if state else None,
             "decision": decision.category.value,
             "reason": decision.reason,
+            "detail": decision.detail,
+            "review": decision.review.value if decision.review else None,
             "feedback_status": decision.status.value if decision.status else None,
             "feedback_result": decision.result.value if decision.result else None,
             "feedback_comment": self._comment_for(comment, run) if decision.uploads else None,
         }
 
     def _decide_claimed(self, run: _Run) -> None:
-        """Rows this try holds undecided (a lookup failed before, or reprocess reopened them): decide now."""
+        """Rows this try holds undecided (a lookup failed before, reprocess reopened them, or a
+        person answered "Resend" on a review item): decide now, with history, in one locked step."""
         for rows in self.ledger.iter_mine([LedgerState.CLAIMED], chunk=self.settings.lookup_chunk):
             rows = [r for r in rows if r.id not in run.decide_tried]  # one more lookup per try, no more
             if not rows:
@@ -407,25 +460,30 @@ class Reconciler:
             infos, errors = self._lookup({r.account_id for r in rows}, run)
             updates: list[dict[str, Any]] = []
             failed: dict[tuple[str, bool], list[int]] = {}
-            for row in rows:
-                info = infos.get(row.account_id)
-                if info is not None:
-                    state = ad_state(info, AttackType(row.attack_type))
-                    decision = self.policy.decide(Verdict(row.verdict), state)
-                    self._count(decision, run)
-                    new_state, columns = self._columns(row.comment, state, decision, run)
-                    updates.append({"row_id": row.id, "new_state": new_state.value, **columns})
-                    continue
-                error = errors[row.account_id]
-                permanent = isinstance(error, _PERMANENT_LOOKUP_ERRORS)
-                if permanent and row.lookup_failures + 1 >= self.settings.max_lookup_failures:
-                    run.report.skipped["lookup_failed"] += 1
-                    updates.append({"row_id": row.id, "new_state": LedgerState.NOOP.value, **_lookup_skip()})
-                    log.warning("Account %s: lookup failed %d times (%s); decided skip:lookup_failed",
-                                row.account_id, row.lookup_failures + 1, error)  # fmt: skip
-                else:
-                    failed.setdefault((str(error)[:1000], permanent), []).append(row.id)
-            self.ledger.record_decisions(updates)
+            with self.ledger.deciding() as decider:
+                histories = decider.history({(r.account_id, r.attack_type) for r in rows})
+                for row in rows:
+                    outcome = _outcome_of(row)
+                    past = histories.get((row.account_id, row.attack_type), History())
+                    history = History(tuple(p for p in past.rows if p.id != row.id))
+                    decided = self._decide(outcome, history, infos.get(row.account_id), run,
+                                           table_only=row.answer == Answer.RESEND.value)  # fmt: skip
+                    if decided is not None:
+                        state, decision = decided
+                        self._count(decision, run)
+                        new_state, columns = self._columns(row.comment, state, decision, run)
+                        updates.append({"row_id": row.id, "new_state": new_state.value, **columns})
+                        continue
+                    error = errors[row.account_id]
+                    permanent = isinstance(error, _PERMANENT_LOOKUP_ERRORS)
+                    if permanent and row.lookup_failures + 1 >= self.settings.max_lookup_failures:
+                        run.report.skipped["lookup_failed"] += 1
+                        updates.append({"row_id": row.id, "new_state": LedgerState.NOOP.value, **_lookup_skip()})
+                        log.warning("Account %s: lookup failed %d times (%s); decided skip:lookup_failed",
+                                    row.account_id, row.lookup_failures + 1, error)  # fmt: skip
+                    else:
+                        failed.setdefault((str(error)[:1000], permanent), []).append(row.id)
+                decider.record_decisions(updates)
             for (error_text, permanent), ids in failed.items():
                 self.ledger.record_lookup_failures(ids, error_text, permanent=permanent)
 
@@ -438,6 +496,8 @@ class Reconciler:
             run.report.skipped[decision.reason or "unspecified"] += 1
         else:
             run.counts[decision.category.value] += 1
+        if decision.review is not None:
+            run.counts["for_review"] += 1
 
     def _lookup(self, account_ids: Iterable[str], run: _Run) -> tuple[dict[str, AccountInfoV2], dict[str, Exception]]:
         """v2 lookups, concurrently: (infos, errors) by account id. An auth error stops the run."""
@@ -457,15 +517,19 @@ class Reconciler:
 
     def _plan_dry(self, staging: OutcomeStaging, run: _Run) -> None:
         groups: Counter[tuple] = Counter()
+        ledger_exists = self.ledger.exists()
         for fresh, _ in self._fresh_chunks(staging, run):
             infos, _errors = self._lookup({o.account_id for o in fresh}, run)
+            pairs = {(o.account_id, o.attack_type.value) for o in fresh}
+            histories = self.ledger.read_history(pairs) if ledger_exists else {}
             for outcome in fresh:
-                info = infos.get(outcome.account_id)
-                if info is None:
+                history = histories.get((outcome.account_id, outcome.attack_type.value), History())
+                decided = self._decide(outcome, history, infos.get(outcome.account_id), run)
+                if decided is None:
                     continue
-                decision = self.policy.decide(outcome.verdict, ad_state(info, outcome.attack_type))
+                decision = decided[1]
                 self._count(decision, run)
-                if decision.uploads:
+                if decision.uploads and decision.review is None:
                     comment = self._comment_for(outcome.comment, run)
                     groups[(outcome.attack_type, decision.status, decision.result, comment)] += 1
         run.counts["requests_planned"] = requests_needed(groups.values(), self.batch_size)
@@ -499,6 +563,7 @@ class Reconciler:
                 status = FeedbackStatus(row.feedback_status)
                 result = FeedbackResult(row.feedback_result) if row.feedback_result else None
                 answer = was_applied(AttackType(row.attack_type), status, result, info, marked_at=row.marked_at,
+                                     names=self.incident_names,
                                      clock_skew_seconds=self.settings.clock_skew_seconds)  # fmt: skip
                 judged.setdefault(answer, []).append(row)
             for (applied, why), group in judged.items():
@@ -516,7 +581,8 @@ class Reconciler:
             run.counts["verified_not_applied"] += moved
             log.warning("%d in-doubt uploads verified NOT applied by lookup (%s); they are sent again", moved, why)
         else:
-            moved = self.ledger.move(ids, _IN_DOUBT, LedgerState.NEEDS_REVIEW, error=f"needs review: {why}")
+            moved = self.ledger.move(ids, _IN_DOUBT, LedgerState.NEEDS_REVIEW, review=ReviewKind.IN_DOUBT.value,
+                                     error=f"needs review: {why}")  # fmt: skip
             run.counts["needs_review"] += moved
             for row in rows:
                 log.error("NEEDS REVIEW: account %s, %s, %s/%s, batch %s: %s; not resent, not marked sent",
@@ -552,6 +618,7 @@ class Reconciler:
             return True
         except HumanBadRequestError as exc:
             moved = self.ledger.finish_batch(batch_id, LedgerState.FAILED, http_status=exc.status_code,
+                                             review=ReviewKind.REJECTED.value,
                                              error=str(exc)[:1000])  # fmt: skip
             run.counts["failed"] += moved
             log.error("Batch %s (%s, %d accounts) was rejected by HUMAN: %s", batch_id, label, len(accounts), exc)
@@ -612,6 +679,8 @@ class Reconciler:
         """The interval's truth from the ledger: None when done, else the error that says what is left."""
         report = run.report
         report.ledger_states = dict(self.ledger.interval_counts(run.interval))
+        report.interval = interval_truth(self.ledger.interval_breakdown(run.interval),
+                                         self.ledger.interval_rejects(run.interval))  # fmt: skip
         rows = self.ledger.open_rows(run.interval, self.settings.shard)
         now = self.ledger.clock()
         left: list[str] = []
@@ -634,11 +703,10 @@ class Reconciler:
             left.append(f"{len(in_doubt)} uploads in doubt, verified by lookup on the next try: "
                         + _items(in_doubt))  # fmt: skip
         stuck = [r for r in rows if r.state in NEEDS_A_PERSON]
-        for state in (LedgerState.FAILED, LedgerState.NEEDS_REVIEW):
-            items = [r for r in stuck if r.state is state]
-            if items:
-                what = "uploads HUMAN rejected (400)" if state is LedgerState.FAILED else "uploads need a person"
-                left.append(f"{len(items)} {what} (ledger state {state.value}): {_items(items)}")
+        if stuck:
+            kinds = ", ".join(f"{k}: {n}" for k, n in sorted(Counter(r.kind for r in stuck).items()))
+            left.append(f"{len(stuck)} items wait for a person ({kinds}): {_items(stuck)}")
+        report.for_review = [_review_entry(r) for r in stuck]
         report.left = left
         if not left:
             log.info("The interval is done: every outcome is sent or needs nothing (%s)", report.ledger_states)
@@ -646,6 +714,9 @@ class Reconciler:
         message = f"Reconciliation of [{run.interval[0]}, {run.interval[1]}) is not done: {'; '.join(left)}"
         if unfinished:
             return ReconciliationIncompleteError(message)
+        if not self.settings.fail_on_review:
+            log.warning("%s. Handed to the review step (fail_on_review=False).", message)
+            return None
         return ReconciliationNeedsAttentionError(
             message + ". See 'What needs a person' in docs/reconciliation.md; other days are not affected."
         )
@@ -661,10 +732,29 @@ def _lookup_skip() -> dict[str, Any]:
 
 def _items(rows: Sequence[OpenRow]) -> str:
     shown = ", ".join(
-        f"{r.account_id} {r.attack_type} {r.feedback_result or '-'} batch {r.batch_id or '-'}" for r in rows[:_SHOWN]
+        f"account {r.account_id} {r.attack_type} {r.feedback_result or '-'} batch {r.batch_id or '-'}"
+        + (f" ({r.kind})" if r.state in NEEDS_A_PERSON else "")
+        for r in rows[:_SHOWN]
     )
     return shown + (f" and {len(rows) - _SHOWN} more (see the ledger)" if len(rows) > _SHOWN else "")
 
 
-def _key(outcome: CaseOutcome) -> tuple[str, str, str, str]:
-    return (outcome.case_id, outcome.account_id, outcome.attack_type.value, outcome.closed_at_key)
+def _case_of(rejected: Rejected) -> str | None:
+    case = rejected.raw.get("case_id")
+    return None if case is None else str(case)[:80]
+
+
+def _review_entry(row: OpenRow) -> dict[str, Any]:
+    """One item waiting for a person, as the report file lists it (ids only, no personal fields)."""
+    return {"kind": row.kind, "case_id": row.case_id, "account_id": row.account_id, "attack_type": row.attack_type,
+            "state": row.state.value, "result": row.feedback_result, "batch_id": row.batch_id}  # fmt: skip
+
+
+def _key(outcome: CaseOutcome) -> tuple[str, ...]:
+    return (outcome.case_id, outcome.account_id, outcome.attack_type.value, outcome.closed_at_key, outcome.fingerprint)
+
+
+def _outcome_of(row: LedgerRow) -> CaseOutcome:
+    """The case outcome a ledger row records (its fingerprint is recomputed from the same fields)."""
+    return CaseOutcome(row.case_id, row.account_id, AttackType(row.attack_type), Verdict(row.verdict),
+                       datetime.fromisoformat(row.closed_at), row.comment)  # fmt: skip

@@ -20,6 +20,7 @@ rows are treated exactly like ``in_doubt``: verified by lookup, never resent bli
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -27,6 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -40,10 +42,21 @@ from airflow_provider_human.reconciliation.sharding import in_shard
 
 log = logging.getLogger(__name__)
 
-KEY = ("case_id", "account_id", "attack_type", "closed_at")
-DECISION_COLUMNS = ("ad_state", "decision", "reason", "feedback_status", "feedback_result", "feedback_comment")
+#: A case outcome as the export said it: an edited row (other verdict or comment) is a new outcome.
+KEY = ("case_id", "account_id", "attack_type", "closed_at", "fingerprint")
+DECISION_COLUMNS = (
+    "ad_state", "decision", "reason", "detail", "review", "feedback_status", "feedback_result", "feedback_comment",
+)  # fmt: skip
 _NO_DECISION = dict.fromkeys(DECISION_COLUMNS)
 _CHUNK = 500  # ids per statement: below every database's bind-parameter limit
+
+
+class Answer(StrEnum):
+    """A person's answer to a review item (the review step's options)."""
+
+    RESEND = "resend"  # in doubt or rejected: send it (fenced); otherwise decide again by the table alone
+    MARK_APPLIED = "mark_applied"  # in doubt or rejected: HUMAN has it; otherwise: handled, nothing to send
+    LEAVE = "leave"  # stays waiting, listed again on the next run
 
 
 class LedgerState(StrEnum):
@@ -73,8 +86,11 @@ class LedgerRow:
     case_id: str
     account_id: str
     attack_type: str
+    closed_at: str
     verdict: str
     comment: str | None
+    fingerprint: str
+    answer: str | None
     state: str
     decision: str | None
     feedback_status: str | None
@@ -97,6 +113,46 @@ class OpenRow:
     holder: str
     owner: str
     lease_until: float
+    case_id: str = ""
+    review: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """Why it waits for a person (for rows in NEEDS_A_PERSON)."""
+        return self.review or ("rejected" if self.state is LedgerState.FAILED else "in_doubt")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A row waiting for a person, with what a person needs to decide (no personal fields)."""
+
+    id: int
+    interval_start: str
+    interval_end: str
+    case_id: str
+    account_id: str
+    attack_type: str
+    closed_at: str
+    verdict: str
+    state: str
+    review: str | None
+    decision: str | None
+    reason: str | None
+    detail: str | None
+    feedback_status: str | None
+    feedback_result: str | None
+    batch_id: str | None
+    answer: str | None
+    answered_by: str | None
+    error: str | None
+
+    @property
+    def kind(self) -> str:
+        return self.review or ("rejected" if self.state == LedgerState.FAILED.value else "in_doubt")
+
+    @property
+    def upload(self) -> str:
+        return f"{self.feedback_status}/{self.feedback_result or '-'}" if self.feedback_status else "-"
 
 
 def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.Table, sa.Table, sa.Table]:
@@ -108,11 +164,17 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("account_id", sa.String(ID_LENGTH), nullable=False),
         sa.Column("attack_type", sa.String(16), nullable=False),
         sa.Column("closed_at", sa.String(32), nullable=False),
+        sa.Column("fingerprint", sa.String(16), nullable=False),
         sa.Column("verdict", sa.String(32), nullable=False),
         sa.Column("comment", sa.Text),
         sa.Column("ad_state", sa.String(16)),
         sa.Column("decision", sa.String(32)),
         sa.Column("reason", sa.String(64)),
+        sa.Column("detail", sa.Text),  # the decision's evidence in words (history rows, incident types)
+        sa.Column("review", sa.String(32)),  # why a person must decide (needs_review and failed rows)
+        sa.Column("answer", sa.String(16)),  # the person's answer (Answer), who gave it and when
+        sa.Column("answered_by", sa.String(256)),
+        sa.Column("answered_at", sa.String(32)),
         sa.Column("feedback_status", sa.String(16)),
         sa.Column("feedback_result", sa.String(48)),
         sa.Column("feedback_comment", sa.Text),
@@ -132,6 +194,7 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("sent_at", sa.String(32)),
         sa.UniqueConstraint(*KEY, name=f"uq_{ledger}_outcome"),
         sa.Index(f"ix_{ledger}_closed", "closed_at"),
+        sa.Index(f"ix_{ledger}_pair", "account_id", "attack_type"),  # history of an (account, attack type)
     )
     # Partial indexes: rows that are done (most of them) leave the holder index, and rows never
     # sent never enter the batch index, so a day's million claims and transitions stay cheap.
@@ -331,11 +394,25 @@ class Ledger:
         """
         if not outcomes:
             return 0
+        with self.engine.begin() as conn:
+            return self._claim(conn, outcomes, owner=owner, interval=interval)
+
+    def _claim(
+        self,
+        conn: sa.Connection,
+        outcomes: Sequence[tuple[CaseOutcome, LedgerState, Mapping[str, Any] | None]],
+        *,
+        owner: str,
+        interval: tuple[str, str],
+    ) -> int:
+        if not outcomes:
+            return 0
         now = now_iso()
         rows = [
             {
                 "case_id": o.case_id, "account_id": o.account_id, "attack_type": o.attack_type.value,
-                "closed_at": o.closed_at_key, "verdict": o.verdict.value, "comment": o.comment,
+                "closed_at": o.closed_at_key, "fingerprint": o.fingerprint, "verdict": o.verdict.value,
+                "comment": o.comment,
                 **_NO_DECISION, "lookup_failures": 0, "error": None, **(columns or {}), "state": state.value,
                 "interval_start": interval[0], "interval_end": interval[1], "owner": owner,
                 "holder": self.holder, "created_at": now, "updated_at": now,
@@ -343,33 +420,75 @@ class Ledger:
             for o, state, columns in outcomes
         ]  # fmt: skip
         stmt = self._insert()(self.table).on_conflict_do_nothing(index_elements=list(KEY))
+        # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
+        if self.engine.dialect.name != "sqlite":
+            return conn.execute(stmt, rows).rowcount
+        # SQLite: one executemany in the driver. SQLAlchemy's per-row parameter handling costs
+        # more than the inserts themselves on big days; the statement is the same one, compiled.
+        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(rows[0]))
+        params = compiled.construct_params(rows[0])  # the statement's own binds (the lease) included
+        fixed = {k: v for k, v in params.items() if k not in rows[0]}
+        order = compiled.positiontup or []
+        values = [tuple(row[k] if k in row else fixed[k] for k in order) for row in rows]
+        return conn.exec_driver_sql(str(compiled), values).rowcount
+
+    @contextmanager
+    def deciding(self) -> Iterator[Decider]:
+        """One transaction that reads history and writes decisions, one at a time across runs.
+
+        Two runs deciding the same (account, attack type) from history each read before the
+        other wrote would both upload (a second incident). Decisions therefore hold the
+        database's write lock (SQLite: the transaction starts with a write; PostgreSQL: a
+        transaction-scoped advisory lock per ledger table) from the history read to the
+        commit. Lookups happen before, outside the lock; the transaction itself is short.
+        """
         with self.engine.begin() as conn:
-            # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
-            if self.engine.dialect.name != "sqlite":
-                return conn.execute(stmt, rows).rowcount
-            # SQLite: one executemany in the driver. SQLAlchemy's per-row parameter handling costs
-            # more than the inserts themselves on big days; the statement is the same one, compiled.
-            compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(rows[0]))
-            params = compiled.construct_params(rows[0])  # the statement's own binds (the lease) included
-            fixed = {k: v for k, v in params.items() if k not in rows[0]}
-            order = compiled.positiontup or []
-            values = [tuple(row[k] if k in row else fixed[k] for k in order) for row in rows]
-            return conn.exec_driver_sql(str(compiled), values).rowcount
+            if self.engine.dialect.name == "postgresql":
+                key = int.from_bytes(hashlib.sha1(self.table.name.encode(), usedforsecurity=False).digest()[:8], "big")
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key - (1 << 63))))
+            else:
+                h = self.holders  # any write starts SQLite's write transaction: this holder's own lease row
+                conn.execute(sa.update(h).where(h.c.holder == self.holder).values(updated_at=now_iso()))
+            yield Decider(self, conn)
+
+    def read_history(self, pairs: Iterable[tuple[str, str]], conn: sa.Connection | None = None) -> dict:
+        """Every ledger row of these (account id, attack type) pairs, as :class:`History` by pair."""
+        from airflow_provider_human.reconciliation.history import History, PastOutcome
+
+        t = self.table
+        wanted = set(pairs)
+        accounts = sorted({account for account, _ in wanted})
+        columns = [t.c[f] for f in PastOutcome.__dataclass_fields__]
+        found: dict[tuple[str, str], list[PastOutcome]] = {}
+
+        def read(c: sa.Connection) -> None:
+            for part in _parts(accounts):
+                query = sa.select(t.c.account_id, t.c.attack_type, *columns).where(t.c.account_id.in_(part))
+                for account_id, attack_type, *rest in c.execute(query):
+                    if (account_id, attack_type) in wanted:
+                        found.setdefault((account_id, attack_type), []).append(PastOutcome(*rest))
+
+        if conn is not None:
+            read(conn)
+        else:
+            with self.engine.connect() as c:
+                read(c)
+        return {pair: History.of(rows) for pair, rows in found.items()}
 
     def existing_keys(
         self, outcomes: Sequence[CaseOutcome], *, mine_only: bool = False
-    ) -> set[tuple[str, str, str, str]]:
+    ) -> set[tuple[str, str, str, str, str]]:
         """Keys of these outcomes already in the ledger (read-only), so they are not looked up again."""
         if not outcomes:
             return set()
         t = self.table
-        wanted = {(o.case_id, o.account_id, o.attack_type.value, o.closed_at_key) for o in outcomes}
+        wanted = {(o.case_id, o.account_id, o.attack_type.value, o.closed_at_key, o.fingerprint) for o in outcomes}
         case_ids = sorted({key[0] for key in wanted})
-        found: set[tuple[str, str, str, str]] = set()
+        found: set[tuple[str, str, str, str, str]] = set()
         with self.engine.connect() as conn:
             # case_id leads the unique index: an IN on it is an index lookup on every database
             for start in range(0, len(case_ids), _CHUNK):
-                query = sa.select(t.c.case_id, t.c.account_id, t.c.attack_type, t.c.closed_at).where(
+                query = sa.select(t.c.case_id, t.c.account_id, t.c.attack_type, t.c.closed_at, t.c.fingerprint).where(
                     t.c.case_id.in_(case_ids[start : start + _CHUNK])
                 )
                 if mine_only:
@@ -470,7 +589,7 @@ class Ledger:
         query = (
             sa.select(
                 t.c.id, t.c.account_id, t.c.attack_type, t.c.state, t.c.feedback_result, t.c.batch_id,
-                t.c.holder, t.c.owner, sa.func.coalesce(h.c.lease_until, 0.0),
+                t.c.holder, t.c.owner, sa.func.coalesce(h.c.lease_until, 0.0), t.c.case_id, t.c.review,
             )
             .select_from(t.outerjoin(h, h.c.holder == t.c.holder))
             .where(self._in_interval(t, interval), t.c.state.notin_(done))
@@ -487,6 +606,25 @@ class Ledger:
         with self.engine.connect() as conn:
             return Counter({state: n for state, n in conn.execute(query)})
 
+    def interval_breakdown(self, interval: tuple[str, str]) -> list[tuple[str, str | None, str | None, int]]:
+        """(state, decision, result or status, rows) among the interval's outcomes (all shards, all runs)."""
+        t = self.table
+        what = sa.func.coalesce(t.c.feedback_result, t.c.feedback_status)
+        query = (
+            sa.select(t.c.state, t.c.decision, what, sa.func.count())
+            .where(self._in_interval(t, interval))
+            .group_by(t.c.state, t.c.decision, what)
+        )
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
+
+    def interval_rejects(self, interval: tuple[str, str]) -> Counter[str]:
+        """Rejected rows recorded for the interval, by reason (each broken row once, whichever run saw it)."""
+        r = self.rejects
+        query = sa.select(r.c.reason, sa.func.count()).where(r.c.interval_start == interval[0]).group_by(r.c.reason)
+        with self.engine.connect() as conn:
+            return Counter({reason: n for reason, n in conn.execute(query)})
+
     # ------------------------------------------------------------ transitions (compare-and-set)
 
     def move(self, row_ids: Sequence[int], expected: Iterable[LedgerState], to: LedgerState, **values: Any) -> int:
@@ -497,6 +635,12 @@ class Ledger:
 
     def record_decisions(self, updates: Sequence[dict[str, Any]]) -> int:
         """Decide ``claimed`` rows: each dict has ``row_id``, ``new_state`` and the decision columns."""
+        if not updates:
+            return 0
+        with self.engine.begin() as conn:
+            return self._record_decisions(conn, updates)
+
+    def _record_decisions(self, conn: sa.Connection, updates: Sequence[dict[str, Any]]) -> int:
         if not updates:
             return 0
         t = self.table
@@ -511,8 +655,7 @@ class Ledger:
                 updated_at=now_iso(),
             )
         )
-        with self.engine.begin() as conn:
-            return conn.execute(stmt, list(updates)).rowcount
+        return conn.execute(stmt, list(updates)).rowcount
 
     def record_lookup_failures(self, row_ids: Sequence[int], error: str, *, permanent: bool) -> None:
         """A claimed row's lookup failed again; permanent failures are counted toward giving up."""
@@ -586,6 +729,55 @@ class Ledger:
             error=note,
         )
 
+    # ------------------------------------------------------------ what waits for a person
+
+    def review_items(self, until: str | None = None) -> list[ReviewItem]:
+        """Rows waiting for a person (``needs_review``, ``failed``) closed before ``until``, oldest first."""
+        t = self.table
+        columns = [t.c[f] for f in ReviewItem.__dataclass_fields__]
+        waiting = t.c.state.in_([s.value for s in NEEDS_A_PERSON])
+        query = sa.select(*columns).where(waiting).order_by(t.c.closed_at, t.c.id)
+        if until is not None:
+            query = query.where(t.c.closed_at < until)
+        with self.engine.connect() as conn:
+            return [ReviewItem(*r) for r in conn.execute(query)]
+
+    def answer_review(self, row_ids: Sequence[int], answer: Answer, user: str) -> int:
+        """Record a person's answer on rows still waiting for one, and act on it; returns how many moved.
+
+        Resend: an upload goes back to ``planned`` (sent again through the fenced path); any
+        other item goes back to ``claimed`` and is decided by the policy table alone, history
+        set aside. Mark as applied: an upload becomes ``sent``; any other item ``noop``. Leave:
+        only the answer is written; the item keeps waiting. Moved rows belong to no holder,
+        so the next run (or the review step's own run) takes them at once.
+        """
+        t = self.table
+        waiting = t.c.state.in_([s.value for s in NEEDS_A_PERSON])
+        signed = {"answer": answer.value, "answered_by": user[:256], "answered_at": now_iso(), "updated_at": now_iso()}
+        upload = t.c.feedback_status.isnot(None)  # in doubt or rejected; other items carry no upload
+        moves: list[tuple[sa.ColumnElement[bool], dict[str, Any]]]
+        free = {"holder": "", "batch_id": None, "marked_at": None, "http_status": None}
+        if answer is Answer.LEAVE:
+            moves = [(sa.true(), {})]
+        elif answer is Answer.RESEND:
+            moves = [
+                (upload, {**free, "state": LedgerState.PLANNED.value}),
+                (~upload, {**free, **{c: None for c in DECISION_COLUMNS if c != "review"},
+                           "state": LedgerState.CLAIMED.value, "lookup_failures": 0}),
+            ]  # fmt: skip
+        else:
+            moves = [
+                (upload, {"state": LedgerState.SENT.value, "sent_at": now_iso()}),
+                (~upload, {"state": LedgerState.NOOP.value}),
+            ]
+        moved = 0
+        with self.engine.begin() as conn:
+            for part in _parts(row_ids):
+                for where, values in moves:
+                    stmt = sa.update(t).where(t.c.id.in_(part), waiting, where).values(**signed, **values)
+                    moved += conn.execute(stmt).rowcount
+        return moved
+
     # ------------------------------------------------------------ rejects
 
     def record_rejects(self, rejects: Sequence[Rejected], *, owner: str, interval: tuple[str, str]) -> None:
@@ -605,6 +797,29 @@ class Ledger:
         stmt = self._insert()(self.rejects).on_conflict_do_nothing(index_elements=["row_hash", "reason"])
         with self.engine.begin() as conn:
             conn.execute(stmt, rows)
+
+
+class Decider:
+    """The inside of :meth:`Ledger.deciding`: history reads and decision writes on one locked connection."""
+
+    def __init__(self, ledger: Ledger, conn: sa.Connection) -> None:
+        self.ledger = ledger
+        self.conn = conn
+
+    def history(self, pairs: Iterable[tuple[str, str]]) -> dict:
+        return self.ledger.read_history(pairs, self.conn)
+
+    def claim(
+        self,
+        outcomes: Sequence[tuple[CaseOutcome, LedgerState, Mapping[str, Any] | None]],
+        *,
+        owner: str,
+        interval: tuple[str, str],
+    ) -> int:
+        return self.ledger._claim(self.conn, outcomes, owner=owner, interval=interval)
+
+    def record_decisions(self, updates: Sequence[dict[str, Any]]) -> int:
+        return self.ledger._record_decisions(self.conn, updates)
 
 
 class LeaseKeeper:

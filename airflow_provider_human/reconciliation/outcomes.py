@@ -54,6 +54,12 @@ class CaseOutcome:
     def __post_init__(self) -> None:
         object.__setattr__(self, "closed_at_key", format_utc(self.closed_at))
 
+    @property
+    def fingerprint(self) -> str:
+        """What the export says beyond the key (verdict, comment): a change means the row was edited in place."""
+        text = f"{self.verdict.value}\x1f{self.comment or ''}"
+        return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:

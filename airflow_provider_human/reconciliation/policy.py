@@ -11,18 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.errors import HumanInputError
-from airflow_provider_human.client.models import AccountInfoV2, FeedbackResult, FeedbackStatus
+from airflow_provider_human.client.models import FeedbackResult, FeedbackStatus
+from airflow_provider_human.reconciliation.ad_state import ADState
 from airflow_provider_human.reconciliation.outcomes import Verdict
 
-
-class ADState(StrEnum):
-    """Account Defender's view of one (account, attack type) when we decide."""
-
-    PENDING = "pending"  # a Pending incident of that attack type
-    NONE = "none"  # the account exists, no Pending incident of that type
-    UNKNOWN = "unknown"  # exists == false
+#: The AD states a policy table has cells for (``ambiguous`` always goes to a person).
+TABLE_STATES = (ADState.PENDING, ADState.NONE, ADState.UNKNOWN)
 
 
 class Category(StrEnum):
@@ -33,6 +28,19 @@ class Category(StrEnum):
     CONSISTENT = "consistent"
     SKIP = "skip"
     SUPERSEDED = "superseded"
+    ALREADY_REPORTED = "already_reported"  # what we told AD before already says this
+    REVERSAL = "reversal"  # the verdict contradicts feedback already sent: the API cannot retract
+    EDITED = "edited"  # the export changed this case outcome in place
+
+
+class ReviewKind(StrEnum):
+    """Why a ledger row waits for a person (its ``review`` column)."""
+
+    IN_DOUBT = "in_doubt"  # an upload no documented field can tell applied or not
+    REJECTED = "rejected"  # HUMAN refused the upload (400)
+    REVERSAL = "reversal"
+    EDITED = "edited"
+    AMBIGUOUS_AD_STATE = "ambiguous_ad_state"
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class Decision:
     status: FeedbackStatus | None = None
     result: FeedbackResult | None = None
     reason: str | None = None
+    review: ReviewKind | None = None  # set: nothing is sent, a person decides
+    detail: str | None = None  # the evidence, in words (history rows, incident types seen)
 
     @property
     def uploads(self) -> bool:
@@ -111,7 +121,7 @@ class DecisionPolicy:
             if not isinstance(cells, Mapping):
                 raise HumanInputError(f"policy.{verdict}", cells, "must map AD states to decisions")
             for state, cell in cells.items():
-                if state not in {s.value for s in ADState}:
+                if state not in {s.value for s in TABLE_STATES}:
                     raise HumanInputError(f"policy.{verdict}", state, "unknown AD state; use pending, none, unknown")
                 merged[verdict][state] = cell
         self._cells = {
@@ -124,11 +134,4 @@ class DecisionPolicy:
         return self._cells[(verdict, state)]
 
     def as_table(self) -> dict[str, dict[str, str]]:
-        return {v.value: {s.value: self._cells[(v, s)].label for s in ADState} for v in Verdict}
-
-
-def ad_state(info: AccountInfoV2, attack_type: AttackType) -> ADState:
-    """Account Defender's state for one attack type of one account."""
-    if not info.exists:
-        return ADState.UNKNOWN
-    return ADState.PENDING if attack_type in info.pending_attack_types() else ADState.NONE
+        return {v.value: {s.value: self._cells[(v, s)].label for s in TABLE_STATES} for v in Verdict}

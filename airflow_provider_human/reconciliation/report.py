@@ -29,6 +29,10 @@ COUNTERS: dict[str, str] = {
     "false_negative": "false negatives",
     "pending": "pending uploads",
     "consistent": "consistent (nothing to send)",
+    "already_reported": "already told AD the same before (nothing to send)",
+    "reversal": "reversals of feedback already sent (for a person)",
+    "edited": "case outcomes edited in place",
+    "for_review": "decided: for a person to review",
     "lookups": "account lookups",
     "lookup_failures": "account lookups that failed",
     "requests_planned": "feedback requests planned (dry run)",
@@ -41,6 +45,46 @@ COUNTERS: dict[str, str] = {
     "verified_not_applied": "in doubt, verified not applied (sent again)",
     "needs_review": "in doubt, needs a person",
 }
+
+
+MAX_LISTED = 1000  # rejected case ids kept per try in the JSON report
+
+#: keys of :attr:`ReconciliationReport.interval`, as the report names them
+INTERVAL_LABELS: dict[str, str] = {
+    "decided": "interval: outcomes decided (all runs)",
+    "sent_by_result": "interval: accounts sent by result (all runs)",
+    "nothing_to_send": "interval: decided, nothing to send",
+    "waiting": "interval: waiting (undecided or not sent yet)",
+    "in_doubt": "interval: uploads in doubt",
+    "needing_review": "interval: waiting for a person",
+    "rejected": "interval: rejected rows",
+}
+
+
+def interval_truth(breakdown: list[tuple[str, str | None, str | None, int]], rejects: Counter[str]) -> dict[str, Any]:
+    """The interval's state from the ledger's (state, decision, result, rows) breakdown."""
+    sent: Counter[str] = Counter()
+    nothing: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    for state, decision, result, n in breakdown:
+        if state != "claimed":
+            totals["decided"] += n
+        if state == "sent":
+            sent[result or "-"] += n
+        elif state == "noop":
+            nothing[decision or "-"] += n
+        elif state in ("claimed", "planned"):
+            totals["waiting"] += n
+        elif state in ("sending", "in_doubt"):
+            totals["in_doubt"] += n
+        elif state in ("needs_review", "failed"):
+            totals["needing_review"] += n
+    return {
+        "decided": totals["decided"], "sent_by_result": dict(sorted(sent.items())),
+        "nothing_to_send": dict(sorted(nothing.items())), "waiting": totals["waiting"],
+        "in_doubt": totals["in_doubt"], "needing_review": totals["needing_review"],
+        "rejected": dict(sorted(rejects.items())),
+    }  # fmt: skip
 
 
 @dataclass
@@ -59,6 +103,12 @@ class ReconciliationReport:
     ledger_states: dict[str, int] = field(default_factory=dict)
     #: what keeps the interval from being done, in words (empty when it is done)
     left: list[str] = field(default_factory=list)
+    #: every item of the interval (and shard) waiting for a person: ids, kind, batch (no personal fields)
+    for_review: list[dict[str, Any]] = field(default_factory=list)
+    #: the interval's truth from the ledger, whichever runs and tries did the work (see :func:`interval_truth`)
+    interval: dict[str, Any] = field(default_factory=dict)
+    #: (reason, case id) of rows this try rejected, the first ``MAX_LISTED``
+    rejected_cases: list[tuple[str, str | None]] = field(default_factory=list)
     duration_seconds: float = 0.0
     report_paths: list[str] = field(default_factory=list)
 
@@ -71,11 +121,14 @@ class ReconciliationReport:
         return not self.left
 
     def summary(self) -> dict[str, Any]:
-        """The small XCom value."""
+        """The small XCom value: this try's counters, and the interval's truth from the ledger."""
         return {
             "interval_start": self.interval_start,
             "interval_end": self.interval_end,
             "dry_run": self.dry_run,
+            "shard": self.shard,
+            "interval": dict(self.interval),
+            "for_review": len(self.for_review),
             **{key: self.counts[key] for key in COUNTERS},
             "skipped": sum(self.skipped.values()),
             "rejected": self.rejected_total,
@@ -109,10 +162,23 @@ class ReconciliationReport:
             lines.append(
                 ("sent by result", _with_reasons(sum(self.uploads_by_result.values()), self.uploads_by_result))
             )
-        if self.ledger_states:
+        for key, label in INTERVAL_LABELS.items():
+            value = self.interval.get(key)
+            if isinstance(value, dict):
+                lines.append((label, _with_reasons(sum(value.values()), Counter(value))))
+            elif value is not None:
+                lines.append((label, str(value)))
+        if self.rejected_cases:
+            shown = ", ".join(f"{case or '?'} ({reason})" for reason, case in self.rejected_cases[:10])
+            more = len(self.rejected_cases) - 10
             lines.append(
-                ("interval in the ledger", ", ".join(f"{s}: {n}" for s, n in sorted(self.ledger_states.items())))
+                ("rejected cases (this try)", shown + (f" and {more} more in the JSON report" if more > 0 else ""))
             )
+        if self.for_review:
+            shown = ", ".join(f"account {i['account_id']} {i['kind']} batch {i['batch_id'] or '-'}"
+                              for i in self.for_review[:10])  # fmt: skip
+            more = len(self.for_review) - 10
+            lines.append(("for a person", shown + (f" and {more} more in the JSON report" if more > 0 else "")))
         lines.append(("left to do", "; ".join(self.left) if self.left else "nothing: the interval is done"))
         lines.append(("duration", f"{self.duration_seconds:.1f} s"))
         return lines
@@ -126,13 +192,18 @@ class ReconciliationReport:
         body = "\n".join(f"| {k} | {v} |" for k, v in self.rows())
         return f"# HUMAN reconciliation report\n\n| | |\n|---|---|\n{body}\n"
 
-    def write(self, directory: str) -> list[str]:
-        """Write ``<start>__<owner>.json`` and ``.md`` under ``directory`` (local or object storage)."""
-        stem = f"{self.interval_start[:19].replace(':', '')}__{_safe(self.owner)}"
+    def write(self, directory: str, try_number: int | None = None) -> list[str]:
+        """Write ``<start>__<owner>[__try<n>].json`` and ``.md`` under ``directory`` (local or object storage).
+
+        One pair per try: a retry or a Clear never overwrites what an earlier try reported.
+        """
+        stem = f"{self.interval_start[:19].replace(':', '')}__{safe_name(self.owner)}"
+        if try_number is not None:
+            stem += f"__try{try_number}"
         paths = []
         for suffix, text in (("json", json.dumps(self.as_dict(), indent=2)), ("md", self.as_markdown())):
             target = f"{directory.rstrip('/')}/{stem}.{suffix}"
-            _write_text(target, text)
+            write_text(target, text)
             paths.append(target)
         self.report_paths = paths
         return paths
@@ -144,11 +215,11 @@ def _with_reasons(total: int, reasons: Counter[str]) -> str:
     return f"{total} (" + ", ".join(f"{r}: {n}" for r, n in reasons.most_common()) + ")"
 
 
-def _safe(text: str) -> str:
+def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:150]
 
 
-def _write_text(target: str, text: str) -> None:
+def write_text(target: str, text: str) -> None:
     if "://" in target and not target.startswith("file://"):
         from airflow.sdk import ObjectStoragePath
 

@@ -28,6 +28,7 @@ from enum import StrEnum
 
 from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.models import AccountInfoV2, FeedbackResult, FeedbackStatus
+from airflow_provider_human.reconciliation.ad_state import IncidentNames
 
 
 class Applied(StrEnum):
@@ -44,13 +45,15 @@ def was_applied(
     *,
     marked_at: float | None,
     clock_skew_seconds: float = 300.0,
+    names: IncidentNames | None = None,
 ) -> tuple[Applied, str]:
     """Judge one in-doubt upload from a fresh v2 lookup; returns the answer and why, in words."""
+    names = names or IncidentNames()
     if result is FeedbackResult.MANUALLY_IDENTIFIED_AND_RESOLVED:
         return Applied.UNKNOWN, "manually_identified_and_resolved opens a Resolved incident, which no lookup shows"
     incidents = info.active_incidents if info.exists else []
-    of_type = [i for i in incidents if i.attack is attack_type]
-    unmapped = sorted({i.attack_type for i in incidents if i.attack is None})
+    of_type = [i for i in incidents if names.attack_of(i) is attack_type]
+    unmapped = names.unmapped(incidents)
     if status is FeedbackStatus.RESOLVED and result in (FeedbackResult.RESOLVED, FeedbackResult.NO_ATTACK):
         if of_type:
             return Applied.NO, f"a Pending {attack_type.value} incident is still open"

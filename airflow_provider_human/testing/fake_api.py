@@ -134,6 +134,7 @@ class Account:
     incidents: list[Incident] = field(default_factory=list)
     aggregative_data: dict[str, Any] | None = None
     feedback: list[dict[str, Any]] = field(default_factory=list)
+    under_attack: bool | None = None  # seeded is_under_attack; None = whether a Pending incident exists
 
     def pending(self, attack_type: str | None = None) -> list[Incident]:
         return [i for i in self.incidents if i.status == "pending" and attack_type in (None, i.attack_type)]
@@ -222,6 +223,7 @@ class FakeState:
                     email=item.get("email"),
                     incidents=incidents,
                     aggregative_data=item.get("aggregative_data"),
+                    under_attack=item.get("is_under_attack"),
                 )
                 self.accounts[account.account_id] = account
             return len(items)
@@ -511,7 +513,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             response: dict[str, Any] = {
                 "account_id": account_id,
                 "exists": True,
-                "is_under_attack": bool(pending),
+                "is_under_attack": bool(pending) if account.under_attack is None else account.under_attack,
                 "first_seen": account.first_seen,
                 "last_seen": account.last_seen,
                 "email": account.email,

@@ -19,9 +19,9 @@ from airflow_provider_human.reconciliation.sources import SqlOutcomeSource
 class SlowLedger(Ledger):
     """Claims in small, slightly slow steps so that concurrent workers really interleave."""
 
-    def claim(self, outcomes, **kwargs):
+    def _claim(self, conn, outcomes, **kwargs):
         time.sleep(0.02)
-        return super().claim(outcomes, **kwargs)
+        return super()._claim(conn, outcomes, **kwargs)
 
 
 def main() -> None:

@@ -208,7 +208,10 @@ def test_in_doubt_uploads_are_verified_by_result(case_db, fake_api, reconcile):
     seed_states(fake_api, none=["a1", "a2"], pending=["a3"])
     # HUMAN applies every upload, then the connection drops before the answer
     fake_api.configure(reset_rate=1.0, fault_kinds=["feedback"])
-    with pytest.raises(ReconciliationNeedsAttentionError, match=r"1 uploads need a person.*a2 ato manually_iden"):
+    with pytest.raises(
+        ReconciliationNeedsAttentionError,
+        match=r"1 items wait for a person \(in_doubt: 1\).*account a2 ato manually_iden",
+    ):
         reconcile()
     rows = {r["account_id"]: r for r in case_db.ledger_rows()}
     assert (rows["a1"]["state"], rows["a2"]["state"], rows["a3"]["state"]) == ("sent", "needs_review", "sent")

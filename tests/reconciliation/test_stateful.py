@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,11 +55,17 @@ class CrashingLedger(Ledger):
             self.crashed = True
             raise SimulatedCrash(point)
 
-    def claim(self, outcomes, **kwargs):
-        inserted = super().claim(outcomes, **kwargs)
-        if inserted:
-            self._maybe_crash("after_claim")
+    def _claim(self, conn, outcomes, **kwargs):
+        inserted = super()._claim(conn, outcomes, **kwargs)
+        self.inserted = getattr(self, "inserted", 0) + inserted
         return inserted
+
+    @contextmanager
+    def deciding(self):
+        with super().deciding() as decider:
+            yield decider
+        if getattr(self, "inserted", 0):  # after the commit of decisions and claims
+            self._maybe_crash("after_claim")
 
     def take_batch(self, group, limit, batch_id, after_id=0):
         rows = super().take_batch(group, limit, batch_id, after_id)

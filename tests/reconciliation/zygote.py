@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -42,11 +43,17 @@ class CrashingLedger(Ledger):
         with self.engine.connect() as conn:
             return conn.execute(sa.select(t.c.feedback_result).where(t.c.batch_id == batch_id).limit(1)).scalar()
 
-    def claim(self, outcomes, **kwargs):
-        inserted = super().claim(outcomes, **kwargs)
-        if self.crash_at == "after_claim" and inserted:
-            self._stop_here("after_claim")
+    def _claim(self, conn, outcomes, **kwargs):
+        inserted = super()._claim(conn, outcomes, **kwargs)
+        self.inserted = getattr(self, "inserted", 0) + inserted
         return inserted
+
+    @contextmanager
+    def deciding(self):
+        with super().deciding() as decider:
+            yield decider
+        if self.crash_at == "after_claim" and getattr(self, "inserted", 0):  # committed: decisions and claims
+            self._stop_here("after_claim")
 
     def take_batch(self, group, limit, batch_id, after_id=0):
         rows = super().take_batch(group, limit, batch_id, after_id)

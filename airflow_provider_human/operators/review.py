@@ -1,0 +1,223 @@
+"""HumanReconciliationReviewOperator: a person answers what the reconciliation may not decide alone.
+
+Built on the standard provider's :class:`~airflow.providers.standard.operators.hitl.HITLOperator`:
+the request shows on the UI's *Required Actions* page (or is answered through the REST API),
+the answer and who gave it are written to the ledger, and acted upon through the same
+fenced delivery path as the reconciliation itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_human.client import HumanInputError
+from airflow_provider_human.hooks.human import HumanHook
+from airflow_provider_human.operators.base import as_bool
+from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
+from airflow_provider_human.reconciliation.ledger import Answer, Ledger, ReviewItem
+from airflow_provider_human.reconciliation.outcomes import format_utc, parse_timestamp
+from airflow_provider_human.reconciliation.report import safe_name, write_text
+from airflow_provider_human.reconciliation.sources import sql_engine
+
+RESEND = "Resend"
+MARK_APPLIED = "Mark as applied"
+LEAVE = "Leave for later"
+OPTIONS = {RESEND: Answer.RESEND, MARK_APPLIED: Answer.MARK_APPLIED, LEAVE: Answer.LEAVE}
+
+_KIND_HELP = {
+    "in_doubt": "an upload whose answer never said whether HUMAN applied it, and no lookup can tell",
+    "rejected": "an upload HUMAN refused (400)",
+    "reversal": "a verdict that contradicts feedback already sent (the API cannot take it back)",
+    "edited": "a case outcome whose verdict the export changed in place",
+    "ambiguous_ad_state": "Account Defender shows incidents this provider cannot map",
+}
+
+
+class HumanReconciliationReviewOperator(HITLOperator):
+    """Lists every item waiting for a person up to this run's interval end; acts on the answer.
+
+    Opens a request only when there is something to review; otherwise it succeeds at once,
+    so the DAG runs end to end without a person on an ordinary day. Options:
+
+    - **Resend**: an upload in doubt or rejected is sent again (fenced, like any upload); a
+      reversal, edited row or ambiguous state is decided again by the policy table alone,
+      history set aside, with a fresh lookup, and sent if the table says so.
+    - **Mark as applied**: an upload is recorded as sent (checked in the HUMAN console); any
+      other item as handled, nothing sent.
+    - **Leave for later** (also the answer when ``response_timeout`` passes): nothing changes;
+      the task fails so the run is not green, and the next run lists the items again.
+
+    :param ledger_conn_id: SQL connection of the ledger (the reconciliation's ``ledger_conn_id``).
+    :param ledger_table: the ledger table.
+    :param interval_end: list items of outcomes closed before this (templated; default: the run's
+        ``data_interval_end``).
+    :param reports_dir: where the full list goes (local path or object storage URL).
+    :param max_listed: items shown in the request's body; the full list is in the review file.
+    :param dry_run: open no request (the reconciliation's own dry run; templated).
+    """
+
+    template_fields: Sequence[str] = (*HITLOperator.template_fields, "interval_end", "reports_dir", "review_dry_run")
+    ui_color = "#1f2a44"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(
+        self,
+        *,
+        human_conn_id: str = HumanHook.default_conn_name,
+        ledger_conn_id: str = "human_case_db",
+        ledger_table: str = "human_feedback_ledger",
+        rejects_table: str = "human_feedback_rejects",
+        interval_end: str | datetime | None = None,
+        reports_dir: str | None = None,
+        max_listed: int = 30,
+        dry_run: bool | str = False,
+        subject: str = "HUMAN reconciliation: items for a person",
+        response_timeout: timedelta | None = timedelta(hours=12),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            subject=subject, options=list(OPTIONS), defaults=[LEAVE], multiple=False,
+            response_timeout=response_timeout, **kwargs,
+        )  # fmt: skip
+        if not isinstance(max_listed, int) or isinstance(max_listed, bool) or max_listed < 1:
+            raise HumanInputError("max_listed", max_listed, "must be an integer >= 1")
+        self.human_conn_id = human_conn_id
+        self.ledger_conn_id = ledger_conn_id
+        self.ledger_table = ledger_table
+        self.rejects_table = rejects_table
+        self.interval_end = interval_end
+        self.reports_dir = reports_dir
+        self.max_listed = max_listed
+        self.review_dry_run = dry_run  # not "dry_run": BaseOperator.dry_run() is a method
+
+    def _ledger(self) -> Ledger:
+        return Ledger(sql_engine(self.ledger_conn_id), table=self.ledger_table, rejects_table=self.rejects_table)
+
+    def _until(self, context: Any) -> str:
+        value = self.interval_end if self.interval_end not in (None, "") else context.get("data_interval_end")
+        moment = parse_timestamp(value)
+        if moment is None:
+            raise HumanInputError("interval_end", value, "must be an ISO 8601 timestamp (or run with a data interval)")
+        return format_utc(moment)
+
+    def execute(self, context: Any) -> Any:
+        if as_bool(self.review_dry_run, "dry_run"):
+            self.log.info("Dry run: no review request is opened, nothing is answered or sent")
+            return {"items": 0, "answer": None}
+        ledger = self._ledger()
+        if not ledger.exists():
+            self.log.info("No ledger table %s yet: nothing to review", self.ledger_table)
+            return {"items": 0, "answer": None}
+        until = self._until(context)
+        items = ledger.review_items(until=until)
+        if not items:
+            self.log.info("Nothing waits for a person among outcomes closed before %s: no review needed", until)
+            return {"items": 0, "answer": None}
+        listing = self._write_listing(items, until, context)
+        self.subject = f"HUMAN reconciliation: {len(items)} items need a person (outcomes closed before {until[:10]})"
+        self.body = review_body(items, self.max_listed, listing)
+        self.log.info("%d items wait for a person (%s); full list: %s", len(items),
+                      dict(Counter(i.kind for i in items)), listing)  # fmt: skip
+        context["ti"].xcom_push(key="review_item_ids", value=[i.id for i in items])
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        payload = super().execute_complete(context, event)
+        chosen = payload["chosen_options"][0]
+        answer = OPTIONS[chosen]
+        user = payload.get("responded_by_user")
+        who = f"{user.get('name') or user.get('id')} ({user.get('id')})" if user else "nobody (response timeout)"
+        ids = context["ti"].xcom_pull(task_ids=self.task_id, key="review_item_ids", map_indexes=context["ti"].map_index)
+        ledger = self._ledger()
+        items = {i.id: i for i in ledger.review_items()}
+        answered = [i for i in ids or [] if i in items]
+        moved = ledger.answer_review(answered, answer, who)
+        self.log.info("%s answered %r for %d items (%d still waiting when answered)", who, chosen, len(ids or []),
+                      len(answered))  # fmt: skip
+        if answer is Answer.LEAVE:
+            raise AirflowFailException(
+                f"{len(answered)} items left for a person ({who} answered {chosen!r}); they stay in the ledger "
+                "(state needs_review or failed) and the next run's review step lists them again"
+            )
+        if answer is Answer.RESEND:
+            self._finish({(items[i].interval_start, items[i].interval_end) for i in answered}, context)
+        return {"items": len(answered), "answer": answer.value, "answered_by": who, "moved": moved}
+
+    def _finish(self, intervals: set[tuple[str, str]], context: Any) -> None:
+        """Send and decide what the answer freed, interval by interval, through the fenced path."""
+        hook = HumanHook(human_conn_id=self.human_conn_id)
+        try:
+            ti = context["ti"]
+            errors = []
+            for start, end in sorted(intervals):
+                ledger = self._ledger()
+                reconciler = Reconciler(hook.client, _NoSource(), ledger,
+                                        settings=ReconcileSettings(wait_for_others_seconds=30.0))  # fmt: skip
+                owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
+                result = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner,
+                                        read_source=False)  # fmt: skip
+                self.log.info("After the answer, [%s, %s):\n%s", start, end, result.report.as_table())
+                if result.error is not None:
+                    errors.append(result.error)
+            if errors:
+                raise errors[0]
+        finally:
+            hook.close()
+
+    def _write_listing(self, items: list[ReviewItem], until: str, context: Any) -> str:
+        from airflow_provider_human.operators.reconciliation import default_reports_dir
+
+        ti = context.get("ti")
+        run_id, try_number = getattr(ti, "run_id", "adhoc"), getattr(ti, "try_number", 0)
+        name = f"{until[:19].replace(':', '')}__review__{run_id}__try{try_number}"
+        target = f"{(self.reports_dir or default_reports_dir()).rstrip('/')}/{safe_name(name)}.json"
+        write_text(target, json.dumps([review_entry(i) for i in items], indent=2))
+        return target
+
+
+class _NoSource:
+    """The review step finishes what the ledger holds; it never reads the export."""
+
+    def describe(self) -> str:
+        return "the ledger only (review answer)"
+
+    def iter_rows(self, start: datetime, end: datetime):  # pragma: no cover - never called with read_source=False
+        return iter(())
+
+
+def review_entry(item: ReviewItem) -> dict[str, Any]:
+    """One item as the listing file holds it: ids, kind, evidence; never personal fields."""
+    return {
+        "ledger_id": item.id, "kind": item.kind, "interval": [item.interval_start, item.interval_end],
+        "case_id": item.case_id, "account_id": item.account_id, "attack_type": item.attack_type,
+        "closed_at": item.closed_at, "verdict": item.verdict, "state": item.state, "upload": item.upload,
+        "batch_id": item.batch_id, "detail": item.detail or item.error, "last_answer": item.answer,
+        "last_answered_by": item.answered_by,
+    }  # fmt: skip
+
+
+def review_body(items: list[ReviewItem], max_listed: int, listing: str) -> str:
+    """Markdown for the Required Actions page: what each kind means, then a capped table."""
+    kinds = Counter(i.kind for i in items)
+    lines = ["**What the options do** — *Resend*: send the upload again (fenced), or decide again by the "
+             "policy table alone and send what it says. *Mark as applied*: record the upload as sent, or the "
+             "item as handled (nothing sent). *Leave for later*: nothing changes; the next run lists them again.",
+             "", "| kind | items | meaning |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {k} | {n} | {_KIND_HELP.get(k, '')} |" for k, n in sorted(kinds.items())]
+    lines += ["", "| case | account | attack type | closed | verdict | kind | upload | batch | detail |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for i in items[:max_listed]:
+        detail = (i.detail or i.error or "").replace("|", "/")[:160]
+        lines.append(f"| {i.case_id} | {i.account_id} | {i.attack_type} | {i.closed_at[:19]} | {i.verdict} | "
+                     f"{i.kind} | {i.upload} | {i.batch_id or '-'} | {detail} |")  # fmt: skip
+    if len(items) > max_listed:
+        lines.append(f"\n… and {len(items) - max_listed} more.")
+    lines.append(f"\nFull list: `{listing}`. The answer applies to all {len(items)} items.")
+    return "\n".join(lines)
