@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from airflow_provider_human.reconciliation.engine import ReconciliationNeedsAttentionError
+from airflow_provider_human.reconciliation.ledger import Ledger
 from tests.reconciliation.conftest import DAY, NEXT_DAY, outcome
 from tests.reconciliation.test_engine import seed_states
 from tests.reconciliation.test_why import effects, incidents
@@ -120,12 +121,25 @@ def test_incident_names_are_a_setting(case_db, fake_api, reconcile):
 
 
 # concurrency -----------------------------------------------------------------------------------------
-def test_two_days_decided_at_once_open_one_incident_per_account(case_db, fake_api, reconcile):
-    accounts = [f"a{i}" for i in range(60)]
+def test_two_days_decided_at_once_open_one_incident_per_account(case_db, fake_api, reconcile, monkeypatch):
+    accounts = [f"a{i}" for i in range(20)]
     case_db.add(*[outcome(f"K{i}", a, "confirmed_fraud") for i, a in enumerate(accounts)])
     case_db.add(*[outcome(f"K{i}", a, "confirmed_fraud", closed_at=ON_DAY_2) for i, a in enumerate(accounts)])
     seed_states(fake_api, none=accounts)
-    fake_api.configure(latency_ms=5)  # both runs look up at the same time, then decide
+    # Both runs try to read history at the same moment: each waits (up to 1 s) for the other at the
+    # read. Without the decision lock both read an empty history and both upload; with it, the
+    # second cannot reach the read until the first has committed its decisions.
+    barrier = threading.Barrier(2, timeout=1.0)
+    read_history = Ledger.read_history
+
+    def meet_then_read(self, pairs, conn=None):
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return read_history(self, pairs, conn)
+
+    monkeypatch.setattr(Ledger, "read_history", meet_then_read)
     results: dict = {}
     runs = [
         threading.Thread(target=lambda s=s, e=e, o=o: results.setdefault(o, reconcile(s, e, owner=o, check=False)[1]))
