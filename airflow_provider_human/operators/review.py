@@ -121,7 +121,9 @@ class HumanReconciliationReviewOperator(HITLOperator):
             self.log.info("Nothing waits for a person among outcomes closed before %s: no review needed", until)
             return {"items": 0, "answer": None}
         listing = self._write_listing(items, until, context)
-        self.subject = f"HUMAN reconciliation: {len(items)} items need a person (outcomes closed before {until[:10]})"
+        self.subject = (
+            f"HUMAN reconciliation: {_items(len(items))} for a person to review (outcomes closed before {until[:10]})"
+        )
         self.body = review_body(items, self.max_listed, listing)
         self.log.info("%d items wait for a person (%s); full list: %s", len(items),
                       dict(Counter(i.kind for i in items)), listing)  # fmt: skip
@@ -143,7 +145,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
                       len(answered))  # fmt: skip
         if answer is Answer.LEAVE:
             raise AirflowFailException(
-                f"{len(answered)} items left for a person ({who} answered {chosen!r}); they stay in the ledger "
+                f"{_items(len(answered))} left for a person ({who} answered {chosen!r}); they stay in the ledger "
                 "(state needs_review or failed) and the next run's review step lists them again"
             )
         if answer is Answer.RESEND:
@@ -214,10 +216,16 @@ def review_body(items: list[ReviewItem], max_listed: int, listing: str) -> str:
     lines += ["", "| case | account | attack type | closed | verdict | kind | upload | batch | detail |",
               "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for i in items[:max_listed]:
-        detail = (i.detail or i.error or "").replace("|", "/")[:160]
+        detail = (i.detail or i.error or "").replace("|", "/")[:300]
         lines.append(f"| {i.case_id} | {i.account_id} | {i.attack_type} | {i.closed_at[:19]} | {i.verdict} | "
                      f"{i.kind} | {i.upload} | {i.batch_id or '-'} | {detail} |")  # fmt: skip
     if len(items) > max_listed:
         lines.append(f"\n… and {len(items) - max_listed} more.")
-    lines.append(f"\nFull list: `{listing}`. The answer applies to all {len(items)} items.")
+    lines.append(
+        f"\nFull list: `{listing}`. The answer applies to {'all ' if len(items) > 1 else ''}{_items(len(items))}."
+    )
     return "\n".join(lines)
+
+
+def _items(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"

@@ -705,7 +705,8 @@ class Reconciler:
         stuck = [r for r in rows if r.state in NEEDS_A_PERSON]
         if stuck:
             kinds = ", ".join(f"{k}: {n}" for k, n in sorted(Counter(r.kind for r in stuck).items()))
-            left.append(f"{len(stuck)} items wait for a person ({kinds}): {_items(stuck)}")
+            what = "1 item waits" if len(stuck) == 1 else f"{len(stuck)} items wait"
+            left.append(f"{what} for a person ({kinds}): {_items(stuck)}")
         report.for_review = [_review_entry(r) for r in stuck]
         report.left = left
         if not left:

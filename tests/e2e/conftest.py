@@ -7,21 +7,26 @@ Run with `make e2e` (part of `make test`). The fake HUMAN API runs in this proce
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from airflow_provider_human.testing.demo_cases import build_case_db
 from airflow_provider_human.testing.fake_api import FakeHumanAPI
 from airflow_provider_human.testing.local_airflow import AirflowStack, stop_on_sigterm
 from tests.conftest import TOKEN
+from tests.debian import PackageUnavailable, apt_install
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "human_case_reconciliation"
 REST_DAYS = ["2026-11-10", "2026-11-11", "2026-11-12"]  # backfilled through POST /api/v2/backfills
 UI_DAYS = ["2026-11-14", "2026-11-15"]  # backfilled from the "Run Backfill" form in the browser
 ALL_DAYS = REST_DAYS + UI_DAYS
+CHROMIUM = "/usr/bin/chromium"
+DIALOG = "[data-scope=dialog][data-part=content]"
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +71,37 @@ def provisioned(airflow_stack, e2e_fake_api, case_db):
     )
     stack.rest("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
     return created
+
+
+# Headless Chromium (Debian's package) driven by Playwright, for the browser tests.
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        try:
+            apt_install("chromium")
+        except PackageUnavailable as exc:
+            if os.environ.get("HUMAN_REQUIRE_BROWSER") == "1":
+                pytest.fail(f"Chromium is required here (HUMAN_REQUIRE_BROWSER=1) but unavailable: {exc}")
+            pytest.skip(f"browser tests skipped: {exc}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def page(chromium):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="UTC")
+        context.set_default_timeout(30_000)
+        try:
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    folder = Path(os.environ.get("HUMAN_SCREENSHOT_DIR", ROOT / ".e2e" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

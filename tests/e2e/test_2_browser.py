@@ -9,56 +9,19 @@ in docs/img.
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from airflow_provider_human.get_provider_info import CONN_FIELDS
 from tests.conftest import TOKEN
-from tests.debian import PackageUnavailable, apt_install
-from tests.e2e.conftest import DAG_ID, ROOT, UI_DAYS
+from tests.e2e.conftest import DAG_ID, DIALOG, UI_DAYS
 from tests.e2e.expected import every_upload_accepted, expected_for, ledger, uploads
 
-CHROMIUM = "/usr/bin/chromium"
-DIALOG = "[data-scope=dialog][data-part=content]"
 OPEN_POPOVER = "[data-scope=popover][data-part=content][data-state=open]"
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        try:
-            apt_install("chromium")
-        except PackageUnavailable as exc:
-            if os.environ.get("HUMAN_REQUIRE_BROWSER") == "1":
-                pytest.fail(f"Chromium is required here (HUMAN_REQUIRE_BROWSER=1) but unavailable: {exc}")
-            pytest.skip(f"browser tests skipped: {exc}")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def page(chromium):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="UTC")
-        context.set_default_timeout(30_000)
-        try:
-            yield context.new_page()
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    folder = Path(os.environ.get("HUMAN_SCREENSHOT_DIR", ROOT / ".e2e" / "screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def test_connection_form_shows_the_human_fields_and_the_test_succeeds(

@@ -210,7 +210,7 @@ def test_in_doubt_uploads_are_verified_by_result(case_db, fake_api, reconcile):
     fake_api.configure(reset_rate=1.0, fault_kinds=["feedback"])
     with pytest.raises(
         ReconciliationNeedsAttentionError,
-        match=r"1 items wait for a person \(in_doubt: 1\).*account a2 ato manually_iden",
+        match=r"1 item waits for a person \(in_doubt: 1\).*account a2 ato manually_iden",
     ):
         reconcile()
     rows = {r["account_id"]: r for r in case_db.ledger_rows()}

@@ -85,7 +85,7 @@ def test_nothing_to_review_opens_no_request(case_db, fake_api, reconcile, review
 def test_the_request_lists_each_item_with_its_kind_and_the_full_list_in_a_file(case_db, fake_api, reconcile, review):
     reversal_day(case_db, fake_api, reconcile)
     op, context, body = review(datetime(2026, 11, 20, tzinfo=UTC))
-    assert "1 items need a person" in op.subject and "| reversal | 1 |" in body
+    assert "1 item for a person to review" in op.subject and "| reversal | 1 |" in body
     assert "| c2 | a1 | ato |" in body and "contradicts the feedback sent" in body
     listing = json.loads(open(body.split("Full list: `")[1].split("`")[0]).read())
     assert [(i["case_id"], i["kind"]) for i in listing] == [("c2", "reversal")]
@@ -95,7 +95,7 @@ def test_the_request_lists_each_item_with_its_kind_and_the_full_list_in_a_file(c
 def test_leave_for_later_keeps_the_items_fails_the_task_and_they_are_listed_again(case_db, fake_api, reconcile, review):
     reversal_day(case_db, fake_api, reconcile)
     op, context, _ = review(datetime(2026, 11, 20, tzinfo=UTC))
-    with pytest.raises(Exception, match=r"1 items left for a person \(nobody \(response timeout\) answered"):
+    with pytest.raises(Exception, match=r"1 item left for a person \(nobody \(response timeout\) answered"):
         answer(op, context, "Leave for later", user=None)  # what the scheduler sends when the timeout passes
     row = case_db.ledger_rows("case_id = 'c2'")[0]
     assert (row["state"], row["answer"], row["answered_by"]) == ("needs_review", "leave", "nobody (response timeout)")
