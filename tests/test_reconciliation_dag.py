@@ -80,3 +80,6 @@ def test_sharded_dag_run_maps_one_task_per_shard(airflow_db, fake_api, tmp_path)
     assert {r["owner"].rsplit("/", 1)[1] for r in db.ledger_rows()} <= {"0", "1", "2"}
     assert len({r["owner"] for r in db.ledger_rows()}) >= 2
     assert "The day across 3 shard(s)" in out
+    day = out[out.index("The day across 3 shard(s)") :].splitlines()[0]
+    assert "'dry_run': False" in day and "'interval_start': '2026-11-10T00:00:00.000000Z'" in day, day
+    assert f"'accounts_sent': {len(accounts)}" in day, day

@@ -352,8 +352,8 @@ class Reconciler:
         concurrent run inserted some of the same outcomes first, ours are not inserted and
         count as already decided. An outcome whose lookup failed is claimed undecided.
         """
-        for fresh, superseded in self._fresh_chunks(staging, run):
-            infos, errors = self._lookup({o.account_id for o in fresh}, run)
+        for fresh, superseded, seen in self._fresh_chunks(staging, run):
+            infos, errors = self._lookup(self._needing_lookup(fresh, seen), run)
             with self.ledger.deciding() as decider:
                 histories = decider.history({(o.account_id, o.attack_type.value) for o in fresh})
                 items: list[tuple[CaseOutcome, LedgerState, dict[str, Any] | None]] = []
@@ -362,7 +362,8 @@ class Reconciler:
                     history = histories.get((outcome.account_id, outcome.attack_type.value), History())
                     decided = self._decide(outcome, history, infos.get(outcome.account_id), run)
                     if decided is None:
-                        items.append(self._undecided(outcome, errors[outcome.account_id]))
+                        error = errors.get(outcome.account_id) or RuntimeError("not looked up: history changed")
+                        items.append(self._undecided(outcome, error))
                         continue
                     state, decision = decided
                     decisions[_key(outcome)] = decision
@@ -380,6 +381,15 @@ class Reconciler:
         log.info("Claimed and decided in %s: %d new, %d already decided by earlier runs, %d superseded within the run",
                  self.ledger.table.name, run.counts["decided"], run.counts["already_decided"],
                  run.counts["superseded"])  # fmt: skip
+
+    @staticmethod
+    def _needing_lookup(fresh: list[CaseOutcome], seen: dict[tuple[str, str], History]) -> set[str]:
+        """Accounts whose decision depends on AD's state, as far as the history read so far tells."""
+        return {
+            o.account_id
+            for o in fresh
+            if decide_before_lookup(o, seen.get((o.account_id, o.attack_type.value), History())) is None
+        }
 
     def _decide(
         self, outcome: CaseOutcome, history: History, info: AccountInfoV2 | None, run: _Run, *, table_only: bool = False
@@ -406,18 +416,23 @@ class Reconciler:
 
     def _fresh_chunks(
         self, staging: OutcomeStaging, run: _Run
-    ) -> Iterator[tuple[list[CaseOutcome], list[CaseOutcome]]]:
+    ) -> Iterator[tuple[list[CaseOutcome], list[CaseOutcome], dict[tuple[str, str], History]]]:
         """Chunks of ``lookup_chunk`` (account, attack type) groups: (latest outcomes not yet in the
-        ledger, the outcomes they supersede). Already-decided ones are counted and cost no lookup."""
+        ledger, the outcomes they supersede, the pairs' history as read now, unlocked).
+
+        Outcomes already in the ledger (same key and content) are counted and cost no lookup;
+        the history read here only spares lookups: decisions read it again under the lock.
+        """
         ledger_exists = self.ledger.exists()
         winners: list[CaseOutcome] = []
         losers: list[CaseOutcome] = []
 
-        def chunk() -> tuple[list[CaseOutcome], list[CaseOutcome]]:
-            existing = self.ledger.existing_keys(winners) if ledger_exists else set()
-            fresh = [o for o in winners if _key(o) not in existing]
+        def chunk() -> tuple[list[CaseOutcome], list[CaseOutcome], dict[tuple[str, str], History]]:
+            pairs = {(o.account_id, o.attack_type.value) for o in winners}
+            histories = self.ledger.read_history(pairs) if ledger_exists else {}
+            fresh = [o for o in winners if not _recorded(o, histories)]
             run.counts["already_decided"] += len(winners) - len(fresh)
-            result = (fresh, list(losers))
+            result = (fresh, list(losers), histories)
             winners.clear()
             losers.clear()
             return result
@@ -517,11 +532,8 @@ class Reconciler:
 
     def _plan_dry(self, staging: OutcomeStaging, run: _Run) -> None:
         groups: Counter[tuple] = Counter()
-        ledger_exists = self.ledger.exists()
-        for fresh, _ in self._fresh_chunks(staging, run):
-            infos, _errors = self._lookup({o.account_id for o in fresh}, run)
-            pairs = {(o.account_id, o.attack_type.value) for o in fresh}
-            histories = self.ledger.read_history(pairs) if ledger_exists else {}
+        for fresh, _, histories in self._fresh_chunks(staging, run):
+            infos, _errors = self._lookup(self._needing_lookup(fresh, histories), run)
             for outcome in fresh:
                 history = histories.get((outcome.account_id, outcome.attack_type.value), History())
                 decided = self._decide(outcome, history, infos.get(outcome.account_id), run)
@@ -753,6 +765,15 @@ def _review_entry(row: OpenRow) -> dict[str, Any]:
 
 def _key(outcome: CaseOutcome) -> tuple[str, ...]:
     return (outcome.case_id, outcome.account_id, outcome.attack_type.value, outcome.closed_at_key, outcome.fingerprint)
+
+
+def _recorded(outcome: CaseOutcome, histories: dict[tuple[str, str], History]) -> bool:
+    """Whether this very outcome (key and content) is in the ledger already."""
+    history = histories.get((outcome.account_id, outcome.attack_type.value))
+    if history is None:
+        return False
+    key = (outcome.case_id, outcome.closed_at_key, outcome.fingerprint)
+    return any((r.case_id, r.closed_at, r.fingerprint) == key for r in history.rows)
 
 
 def _outcome_of(row: LedgerRow) -> CaseOutcome:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 import threading
 import time
 import uuid
@@ -48,6 +49,7 @@ DECISION_COLUMNS = (
     "ad_state", "decision", "reason", "detail", "review", "feedback_status", "feedback_result", "feedback_comment",
 )  # fmt: skip
 _NO_DECISION = dict.fromkeys(DECISION_COLUMNS)
+_OUTCOME_COLUMNS = ("case_id", "account_id", "attack_type", "closed_at", "fingerprint", "verdict", "comment")
 _CHUNK = 500  # ids per statement: below every database's bind-parameter limit
 
 
@@ -72,6 +74,8 @@ class LedgerState(StrEnum):
 
 UNFINISHED = frozenset({LedgerState.CLAIMED, LedgerState.PLANNED, LedgerState.SENDING, LedgerState.IN_DOUBT})
 NEEDS_A_PERSON = frozenset({LedgerState.FAILED, LedgerState.NEEDS_REVIEW})
+#: (outcome, state, decision columns or None): one row to claim.
+ClaimItem = tuple[CaseOutcome, LedgerState, Mapping[str, Any] | None]
 # The partial index's condition, repeated word for word in queries so that SQLite uses it.
 OPEN_STATES_SQL = "state IN (" + ", ".join(f"'{s.value}'" for s in sorted(UNFINISHED)) + ")"
 
@@ -380,7 +384,7 @@ class Ledger:
 
     def claim(
         self,
-        outcomes: Sequence[tuple[CaseOutcome, LedgerState, Mapping[str, Any] | None]],
+        outcomes: Sequence[ClaimItem],
         *,
         owner: str,
         interval: tuple[str, str],
@@ -400,7 +404,7 @@ class Ledger:
     def _claim(
         self,
         conn: sa.Connection,
-        outcomes: Sequence[tuple[CaseOutcome, LedgerState, Mapping[str, Any] | None]],
+        outcomes: Sequence[ClaimItem],
         *,
         owner: str,
         interval: tuple[str, str],
@@ -408,28 +412,37 @@ class Ledger:
         if not outcomes:
             return 0
         now = now_iso()
-        rows = [
-            {
-                "case_id": o.case_id, "account_id": o.account_id, "attack_type": o.attack_type.value,
-                "closed_at": o.closed_at_key, "fingerprint": o.fingerprint, "verdict": o.verdict.value,
-                "comment": o.comment,
-                **_NO_DECISION, "lookup_failures": 0, "error": None, **(columns or {}), "state": state.value,
-                "interval_start": interval[0], "interval_end": interval[1], "owner": owner,
-                "holder": self.holder, "created_at": now, "updated_at": now,
-            }
-            for o, state, columns in outcomes
-        ]  # fmt: skip
+        # Every row has the same columns: the outcome's own, the state, then these (decision
+        # columns overridden per row). Built as value lists, not dicts: a day is a million rows.
+        shared = {
+            **_NO_DECISION, "lookup_failures": 0, "error": None, "interval_start": interval[0],
+            "interval_end": interval[1], "owner": owner, "holder": self.holder, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        names = [*_OUTCOME_COLUMNS, "state", *shared]
+        defaults = list(shared.values())
+        rows = []
+        for o, state, columns in outcomes:
+            tail = [columns.get(k, v) for k, v in shared.items()] if columns else defaults
+            rows.append([o.case_id, o.account_id, o.attack_type.value, o.closed_at_key, o.fingerprint,
+                         o.verdict.value, o.comment, state.value, *tail])  # fmt: skip
         stmt = self._insert()(self.table).on_conflict_do_nothing(index_elements=list(KEY))
         # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
         if self.engine.dialect.name != "sqlite":
-            return conn.execute(stmt, rows).rowcount
+            return conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in rows]).rowcount
         # SQLite: one executemany in the driver. SQLAlchemy's per-row parameter handling costs
         # more than the inserts themselves on big days; the statement is the same one, compiled.
-        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(rows[0]))
-        params = compiled.construct_params(rows[0])  # the statement's own binds (the lease) included
-        fixed = {k: v for k, v in params.items() if k not in rows[0]}
-        order = compiled.positiontup or []
-        values = [tuple(row[k] if k in row else fixed[k] for k in order) for row in rows]
+        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=names)
+        params = compiled.construct_params(dict(zip(names, rows[0], strict=True)))
+        position = {k: i for i, k in enumerate(names)}
+        order: list[int] = []
+        fixed: list[Any] = []  # the statement's own binds, if any, after the row's values
+        for key in compiled.positiontup or []:
+            if key not in position:
+                position[key] = len(names) + len(fixed)
+                fixed.append(params[key])
+            order.append(position[key])
+        pick = operator.itemgetter(*order)
+        values = [pick(row + fixed) if fixed else pick(row) for row in rows]
         return conn.exec_driver_sql(str(compiled), values).rowcount
 
     @contextmanager
@@ -809,13 +822,7 @@ class Decider:
     def history(self, pairs: Iterable[tuple[str, str]]) -> dict:
         return self.ledger.read_history(pairs, self.conn)
 
-    def claim(
-        self,
-        outcomes: Sequence[tuple[CaseOutcome, LedgerState, Mapping[str, Any] | None]],
-        *,
-        owner: str,
-        interval: tuple[str, str],
-    ) -> int:
+    def claim(self, outcomes: Sequence[ClaimItem], *, owner: str, interval: tuple[str, str]) -> int:
         return self.ledger._claim(self.conn, outcomes, owner=owner, interval=interval)
 
     def record_decisions(self, updates: Sequence[dict[str, Any]]) -> int:

@@ -50,15 +50,13 @@ class CaseOutcome:
     comment: str | None = None
     #: The ledger's spelling of ``closed_at``: fixed-width UTC ISO, so keys compare exactly (computed once).
     closed_at_key: str = field(init=False, compare=False, repr=False)
+    #: What the export says beyond the key (verdict, comment): another value means the row was edited in place.
+    fingerprint: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "closed_at_key", format_utc(self.closed_at))
-
-    @property
-    def fingerprint(self) -> str:
-        """What the export says beyond the key (verdict, comment): a change means the row was edited in place."""
         text = f"{self.verdict.value}\x1f{self.comment or ''}"
-        return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+        object.__setattr__(self, "fingerprint", hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16])
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,9 +85,10 @@ class SqlOutcomeSource:
         query = sa.select(*(table.c[actual].label(logical) for logical, actual in names.items())).where(where)
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
+            keys = list(result.keys())
             for chunk in result.partitions(self.chunk_size):
                 for row in chunk:
-                    yield dict(row._mapping)
+                    yield dict(zip(keys, row, strict=True))
 
 
 @dataclass
