@@ -113,6 +113,8 @@ def _fraud(verdict: Verdict) -> bool:
 
 def decide_before_lookup(outcome: CaseOutcome, history: History) -> Decision | None:
     """The decisions history makes on its own (no AD state needed); ``None``: look AD up and decide."""
+    if not history.rows:
+        return None  # most outcomes on most days: nothing recorded for the pair yet
     newer = history.newer_than(outcome)
     if newer is not None:
         return Decision(Category.SUPERSEDED, reason="newer_outcome", detail=f"newer: {newer.describe()}")
@@ -154,7 +156,7 @@ def decide_with_state(
         seen = ", ".join(unmapped) if unmapped else "is_under_attack with no incident of a known type"
         return Decision(Category.SKIP, reason="ambiguous_ad_state", detail=f"incident types seen: {seen}",
                         review=ReviewKind.AMBIGUOUS_AD_STATE)  # fmt: skip
-    told = history.last_told(outcome)
+    told = history.last_told(outcome) if history.rows else None
     if told is not None and told.told is Told.FRAUD_OPEN and state is not ADState.PENDING:
         # We opened a Pending incident and it is no longer pending: someone closed it in AD.
         return Decision(Category.ALREADY_REPORTED, reason="our_incident_closed_in_ad",

@@ -44,7 +44,8 @@ from airflow_provider_human.reconciliation.sharding import in_shard
 log = logging.getLogger(__name__)
 
 #: A case outcome as the export said it: an edited row (other verdict or comment) is a new outcome.
-KEY = ("case_id", "account_id", "attack_type", "closed_at", "fingerprint")
+#: Led by (account, attack type): the same index serves the claim and every history read.
+KEY = ("account_id", "attack_type", "case_id", "closed_at", "fingerprint")
 DECISION_COLUMNS = (
     "ad_state", "decision", "reason", "detail", "review", "feedback_status", "feedback_result", "feedback_comment",
 )  # fmt: skip
@@ -198,7 +199,6 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("sent_at", sa.String(32)),
         sa.UniqueConstraint(*KEY, name=f"uq_{ledger}_outcome"),
         sa.Index(f"ix_{ledger}_closed", "closed_at"),
-        sa.Index(f"ix_{ledger}_pair", "account_id", "attack_type"),  # history of an (account, attack type)
     )
     # Partial indexes: rows that are done (most of them) leave the holder index, and rows never
     # sent never enter the batch index, so a day's million claims and transitions stay cheap.
@@ -419,12 +419,14 @@ class Ledger:
             "interval_end": interval[1], "owner": owner, "holder": self.holder, "created_at": now, "updated_at": now,
         }  # fmt: skip
         names = [*_OUTCOME_COLUMNS, "state", *shared]
-        defaults = list(shared.values())
+        defaults = tuple(shared.values())
+        pick_shared = operator.itemgetter(*shared)  # a row's decision columns over the defaults, in C
         rows = []
         for o, state, columns in outcomes:
-            tail = [columns.get(k, v) for k, v in shared.items()] if columns else defaults
-            rows.append([o.case_id, o.account_id, o.attack_type.value, o.closed_at_key, o.fingerprint,
-                         o.verdict.value, o.comment, state.value, *tail])  # fmt: skip
+            tail = pick_shared({**shared, **columns}) if columns else defaults
+            # ``_value_``: the enums' plain strings without Enum's slow ``value`` property
+            rows.append([o.case_id, o.account_id, o.attack_type._value_, o.closed_at_key, o.fingerprint,
+                         o.verdict._value_, o.comment, state._value_, *tail])  # fmt: skip
         stmt = self._insert()(self.table).on_conflict_do_nothing(index_elements=list(KEY))
         # rows skipped by ON CONFLICT are not counted (SQLite and psycopg2 both report this exactly)
         if self.engine.dialect.name != "sqlite":
@@ -488,24 +490,18 @@ class Ledger:
                 read(c)
         return {pair: History.of(rows) for pair, rows in found.items()}
 
-    def existing_keys(
-        self, outcomes: Sequence[CaseOutcome], *, mine_only: bool = False
-    ) -> set[tuple[str, str, str, str, str]]:
-        """Keys of these outcomes already in the ledger (read-only), so they are not looked up again."""
+    def claimed_by_me(self, outcomes: Sequence[CaseOutcome]) -> set[tuple[str, ...]]:
+        """Keys (case, account, attack type, closed_at, fingerprint) of these outcomes this holder claimed."""
         if not outcomes:
             return set()
         t = self.table
-        wanted = {(o.case_id, o.account_id, o.attack_type.value, o.closed_at_key, o.fingerprint) for o in outcomes}
-        case_ids = sorted({key[0] for key in wanted})
-        found: set[tuple[str, str, str, str, str]] = set()
+        wanted = {(o.case_id, o.account_id, o.attack_type, o.closed_at_key, o.fingerprint) for o in outcomes}
+        accounts = sorted({key[1] for key in wanted})
+        columns = (t.c.case_id, t.c.account_id, t.c.attack_type, t.c.closed_at, t.c.fingerprint)
+        found: set[tuple[str, ...]] = set()
         with self.engine.connect() as conn:
-            # case_id leads the unique index: an IN on it is an index lookup on every database
-            for start in range(0, len(case_ids), _CHUNK):
-                query = sa.select(t.c.case_id, t.c.account_id, t.c.attack_type, t.c.closed_at, t.c.fingerprint).where(
-                    t.c.case_id.in_(case_ids[start : start + _CHUNK])
-                )
-                if mine_only:
-                    query = query.where(t.c.holder == self.holder)
+            for part in _parts(accounts):  # account_id leads the unique index
+                query = sa.select(*columns).where(t.c.account_id.in_(part), t.c.holder == self.holder)
                 found.update(key for key in map(tuple, conn.execute(query)) if key in wanted)
         return found
 

@@ -55,8 +55,39 @@ class CaseOutcome:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "closed_at_key", format_utc(self.closed_at))
-        text = f"{self.verdict.value}\x1f{self.comment or ''}"
-        object.__setattr__(self, "fingerprint", hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16])
+        object.__setattr__(self, "fingerprint", fingerprint(self.verdict, self.comment))
+
+    @classmethod
+    def restore(
+        cls,
+        case_id: str,
+        account_id: str,
+        attack_type: AttackType,
+        verdict: Verdict,
+        closed_at_key: str,
+        comment: str | None,
+        fingerprint: str,
+    ) -> CaseOutcome:
+        """An outcome this run already validated and keyed (the staging table): nothing is computed again."""
+        outcome = object.__new__(cls)
+        for name, value in (
+            ("case_id", case_id),
+            ("account_id", account_id),
+            ("attack_type", attack_type),
+            ("verdict", verdict),
+            ("closed_at", datetime.fromisoformat(closed_at_key)),
+            ("comment", comment),
+            ("closed_at_key", closed_at_key),
+            ("fingerprint", fingerprint),
+        ):
+            object.__setattr__(outcome, name, value)
+        return outcome
+
+
+def fingerprint(verdict: Verdict, comment: str | None) -> str:
+    """What an export row says beyond its key: a changed value means the row was edited in place."""
+    text = f"{verdict._value_}\x1f{comment or ''}"
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime
 
 from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict
@@ -27,7 +26,7 @@ class OutcomeStaging:
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute(
             "CREATE TABLE staging (seq INTEGER PRIMARY KEY, case_id TEXT, account_id TEXT, attack_type TEXT,"
-            " verdict TEXT, closed_at TEXT, comment TEXT)"
+            " verdict TEXT, closed_at TEXT, comment TEXT, fingerprint TEXT)"
         )
         self._buffer: list[tuple] = []
         self._flush_every = flush_every
@@ -35,8 +34,8 @@ class OutcomeStaging:
 
     def add(self, outcome: CaseOutcome) -> None:
         self._buffer.append(
-            (outcome.case_id, outcome.account_id, outcome.attack_type.value, outcome.verdict.value,
-             outcome.closed_at_key, outcome.comment)
+            (outcome.case_id, outcome.account_id, outcome.attack_type._value_, outcome.verdict._value_,
+             outcome.closed_at_key, outcome.comment, outcome.fingerprint)
         )  # fmt: skip
         self.count += 1
         if len(self._buffer) >= self._flush_every:
@@ -44,8 +43,8 @@ class OutcomeStaging:
 
     def _flush(self) -> None:
         self._db.executemany(
-            "INSERT INTO staging (case_id, account_id, attack_type, verdict, closed_at, comment)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO staging (case_id, account_id, attack_type, verdict, closed_at, comment, fingerprint)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             self._buffer,
         )
         self._buffer.clear()
@@ -56,18 +55,17 @@ class OutcomeStaging:
         self._db.commit()
         self._db.execute("CREATE INDEX IF NOT EXISTS staging_order ON staging (account_id, attack_type, closed_at)")
         cursor = self._db.execute(
-            "SELECT case_id, account_id, attack_type, verdict, closed_at, comment FROM staging"
+            "SELECT case_id, account_id, attack_type, verdict, closed_at, comment, fingerprint FROM staging"
             " ORDER BY account_id, attack_type, closed_at DESC, seq DESC"
         )
         winner: CaseOutcome | None = None
         losers: list[CaseOutcome] = []
         attack_types = {a.value: a for a in AttackType}  # dict lookups: Enum's constructor is slow per row
         verdicts = {v.value: v for v in Verdict}
-        for case_id, account_id, attack_type, verdict, closed_at, comment in cursor:
-            outcome = CaseOutcome(
-                case_id, account_id, attack_types[attack_type], verdicts[verdict],
-                datetime.fromisoformat(closed_at), comment,
-            )  # fmt: skip
+        restore = CaseOutcome.restore
+        for case_id, account_id, attack_type, verdict, closed_at, comment, fingerprint in cursor:
+            outcome = restore(case_id, account_id, attack_types[attack_type], verdicts[verdict], closed_at, comment,
+                              fingerprint)  # fmt: skip
             if winner is not None and winner.account_id == account_id and winner.attack_type is outcome.attack_type:
                 losers.append(outcome)
                 continue
