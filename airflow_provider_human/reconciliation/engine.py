@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,18 +19,18 @@ from typing import Any
 from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.client import HumanClient
 from airflow_provider_human.client.errors import (
-    HumanAuthError,
     HumanBadRequestError,
     HumanError,
-    HumanFeedbackInDoubtError,
     HumanInputError,
     HumanNonRetryableError,
     HumanNotFoundError,
     HumanResponseError,
 )
 from airflow_provider_human.client.feedback import requests_needed
-from airflow_provider_human.client.models import AccountInfoV2, FeedbackGroupKey, FeedbackResult, FeedbackStatus
+from airflow_provider_human.client.models import AccountInfoV2
 from airflow_provider_human.reconciliation.ad_state import ADState, IncidentNames, read_ad_state
+from airflow_provider_human.reconciliation.delivery import IN_DOUBT as _IN_DOUBT
+from airflow_provider_human.reconciliation.delivery import Delivery
 from airflow_provider_human.reconciliation.history import History, decide_before_lookup, decide_with_state
 from airflow_provider_human.reconciliation.ledger import (
     DECISION_COLUMNS,
@@ -51,17 +50,15 @@ from airflow_provider_human.reconciliation.outcomes import (
     format_utc,
     parse_outcome,
 )
-from airflow_provider_human.reconciliation.policy import Category, Decision, DecisionPolicy, ReviewKind
+from airflow_provider_human.reconciliation.policy import Category, Decision, DecisionPolicy
 from airflow_provider_human.reconciliation.report import MAX_LISTED, ReconciliationReport, interval_truth
 from airflow_provider_human.reconciliation.sharding import in_shard
 from airflow_provider_human.reconciliation.sources import OutcomeSource
 from airflow_provider_human.reconciliation.staging import OutcomeStaging
-from airflow_provider_human.reconciliation.verify import Applied, was_applied
 
 log = logging.getLogger(__name__)
 
 DEFAULT_COMMENT = "Airflow reconciliation of cases closed in [{start}, {end})"
-_IN_DOUBT = (LedgerState.SENDING, LedgerState.IN_DOUBT)
 # Lookup errors that another try cannot fix: counted toward max_lookup_failures.
 _PERMANENT_LOOKUP_ERRORS = (HumanBadRequestError, HumanNotFoundError, HumanInputError, HumanResponseError)
 _VERIFY_ROUNDS = 2  # in-doubt verifications per try before leaving the rest to the next try
@@ -555,105 +552,11 @@ class Reconciler:
 
     def _drive(self, run: _Run) -> None:
         """Everything this try holds, to a final state where it can: verify, decide, upload."""
-        self._verify_in_doubt(run)
+        delivery = Delivery(self.client, self.ledger, self.settings, self.batch_size, self.incident_names,
+                            lookup=lambda accounts: self._lookup(accounts, run))  # fmt: skip
+        run.verify_rounds += delivery.verify_in_doubt(run.report)
         self._decide_claimed(run)
-        self._upload(run)
-
-    def _verify_in_doubt(self, run: _Run) -> None:
-        """Uploads whose fate is unknown: look, then mark sent, queue again, or hand to a person."""
-        cutoff = self.ledger.clock() - self.settings.verify_after_seconds
-        for rows in self.ledger.iter_mine(_IN_DOUBT, chunk=self.settings.lookup_chunk):
-            rows = [r for r in rows if r.marked_at is None or r.marked_at <= cutoff]
-            if not rows:
-                continue
-            run.verify_rounds += 1
-            infos, _errors = self._lookup({r.account_id for r in rows}, run)  # failures: the next round looks again
-            judged: dict[tuple[Applied, str], list[LedgerRow]] = {}
-            for row in rows:
-                info = infos.get(row.account_id)
-                if info is None:
-                    continue
-                status = FeedbackStatus(row.feedback_status)
-                result = FeedbackResult(row.feedback_result) if row.feedback_result else None
-                answer = was_applied(AttackType(row.attack_type), status, result, info, marked_at=row.marked_at,
-                                     names=self.incident_names,
-                                     clock_skew_seconds=self.settings.clock_skew_seconds)  # fmt: skip
-                judged.setdefault(answer, []).append(row)
-            for (applied, why), group in judged.items():
-                self._apply_verification(applied, why, group, run)
-
-    def _apply_verification(self, applied: Applied, why: str, rows: list[LedgerRow], run: _Run) -> None:
-        ids = [r.id for r in rows]
-        if applied is Applied.YES:
-            moved = self.ledger.mark_sent(ids, None, note=f"in doubt, verified applied by lookup: {why}")
-            run.counts["verified_applied"] += moved
-            log.warning("%d in-doubt uploads verified applied by lookup (%s); marked sent", moved, why)
-        elif applied is Applied.NO:
-            moved = self.ledger.move(ids, _IN_DOUBT, LedgerState.PLANNED, batch_id=None, marked_at=None,
-                                     error=f"in doubt, verified not applied by lookup: {why}")  # fmt: skip
-            run.counts["verified_not_applied"] += moved
-            log.warning("%d in-doubt uploads verified NOT applied by lookup (%s); they are sent again", moved, why)
-        else:
-            moved = self.ledger.move(ids, _IN_DOUBT, LedgerState.NEEDS_REVIEW, review=ReviewKind.IN_DOUBT.value,
-                                     error=f"needs review: {why}")  # fmt: skip
-            run.counts["needs_review"] += moved
-            for row in rows:
-                log.error("NEEDS REVIEW: account %s, %s, %s/%s, batch %s: %s; not resent, not marked sent",
-                          row.account_id, row.attack_type, row.feedback_status, row.feedback_result or "-",
-                          row.batch_id, why)  # fmt: skip
-
-    def _upload(self, run: _Run) -> None:
-        groups = self.ledger.planned_groups()
-        if groups:
-            log.info("Uploading feedback in %d groups, up to %d accounts per request", len(groups), self.batch_size)
-        for group in groups:
-            key = FeedbackGroupKey.build(attack_type=group[0], status=group[1], result=group[2], comment=group[3])
-            after_id = 0
-            while True:
-                batch_id = uuid.uuid4().hex
-                rows = self.ledger.take_batch(group, self.batch_size, batch_id, after_id)
-                if not rows or not self._send(key, batch_id, rows, run):
-                    break  # the group is done, or HUMAN refused a batch before acting: the rest waits
-                after_id = max(row_id for row_id, _ in rows)
-
-    def _send(self, key: FeedbackGroupKey, batch_id: str, rows: list[tuple[int, str]], run: _Run) -> bool:
-        """One request for rows this try really moved to ``sending``; False when HUMAN refused it unapplied."""
-        accounts = list(dict.fromkeys(account for _, account in rows))
-        label = f"{key.attack_type.feedback_code}/{key.status.value}/{key.result.value if key.result else '-'}"
-        try:
-            status_code = self.client.send_feedback(key.request(accounts))
-        except HumanFeedbackInDoubtError as exc:
-            moved = self.ledger.finish_batch(batch_id, LedgerState.IN_DOUBT, http_status=exc.status_code,
-                                             error=str(exc)[:1000])  # fmt: skip
-            run.counts["in_doubt"] += moved
-            log.error("Batch %s (%s, %d accounts) is IN DOUBT: verified by lookup before anything is resent: %s",
-                      batch_id, label, len(accounts), exc)  # fmt: skip
-            return True
-        except HumanBadRequestError as exc:
-            moved = self.ledger.finish_batch(batch_id, LedgerState.FAILED, http_status=exc.status_code,
-                                             review=ReviewKind.REJECTED.value,
-                                             error=str(exc)[:1000])  # fmt: skip
-            run.counts["failed"] += moved
-            log.error("Batch %s (%s, %d accounts) was rejected by HUMAN: %s", batch_id, label, len(accounts), exc)
-            return True
-        except HumanError as exc:  # answered before HUMAN acted (401/403, 429 after retries, never sent)
-            moved = self.ledger.finish_batch(batch_id, LedgerState.PLANNED, clear_batch=True,
-                                             error=str(exc)[:1000])  # fmt: skip
-            if isinstance(exc, HumanAuthError):
-                raise
-            run.counts["not_applied"] += moved
-            log.error("Batch %s (%s, %d accounts) was not applied; left planned for a later try: %s",
-                      batch_id, label, len(accounts), exc)  # fmt: skip
-            return False
-        marked = self.ledger.finish_batch(batch_id, LedgerState.SENT, http_status=status_code)
-        if marked < len(rows):
-            log.warning("Batch %s was applied, but %d of its outcomes were adopted meanwhile; their new holder "
-                        "verifies them by lookup", batch_id, len(rows) - marked)  # fmt: skip
-        run.counts["requests_sent"] += 1
-        run.counts["accounts_sent"] += len(accounts)
-        run.report.uploads_by_result[key.result.value if key.result else key.status.value] += len(accounts)
-        log.info("Sent batch %s: %d accounts, %s", batch_id, len(accounts), label)
-        return True
+        delivery.upload(run.report)
 
     # ------------------------------------------------------------------ is the interval done?
 
