@@ -116,6 +116,10 @@ class HumanReconciliationReviewOperator(HITLOperator):
             self.log.info("No ledger table %s yet: nothing to review", self.ledger_table)
             return {"items": 0, "answer": None}
         until = self._until(context)
+        pending = ledger.answered_unfinished(until)
+        if pending:  # an earlier try's answer whose resend did not finish (a lookup or HUMAN failed)
+            self.log.info("Finishing what an earlier answer asked for in %d interval(s) first", len(pending))
+            self._finish(pending, context)
         items = ledger.review_items(until=until)
         if not items:
             self.log.info("Nothing waits for a person among outcomes closed before %s: no review needed", until)

@@ -751,6 +751,19 @@ class Ledger:
         with self.engine.connect() as conn:
             return [ReviewItem(*r) for r in conn.execute(query)]
 
+    def answered_unfinished(self, until: str | None = None) -> set[tuple[str, str]]:
+        """Intervals with rows a person answered that are not finished yet (a resend still to do)."""
+        t = self.table
+        query = (
+            sa.select(t.c.interval_start, t.c.interval_end)
+            .where(t.c.answer.isnot(None), t.c.state.in_([s.value for s in UNFINISHED]))
+            .distinct()
+        )
+        if until is not None:
+            query = query.where(t.c.closed_at < until)
+        with self.engine.connect() as conn:
+            return {(start, end) for start, end in conn.execute(query)}
+
     def answer_review(self, row_ids: Sequence[int], answer: Answer, user: str) -> int:
         """Record a person's answer on rows still waiting for one, and act on it; returns how many moved.
 

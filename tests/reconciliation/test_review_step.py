@@ -145,3 +145,23 @@ def test_mark_as_applied_and_resend_of_an_in_doubt_upload(case_db, fake_api, rec
 def test_dry_run_opens_nothing(case_db, human_conn):
     op = HumanReconciliationReviewOperator(task_id="review", dry_run="True")
     assert op.execute({"ti": FakeTI(), "data_interval_end": NEXT_DAY}) == {"items": 0, "answer": None}
+
+
+def test_a_resend_that_cannot_finish_fails_and_the_retry_finishes_it(case_db, fake_api, reconcile, review, human_conn):
+    human_conn(max_retries=0)  # the review step's own client: no backoff sleeps in this test
+    case_db.add(outcome("c1", "a1", "legitimate"), outcome("c2", "a1", "confirmed_fraud", closed_at=ON_DAY_2))
+    fake_api.seed_accounts([{"account_id": "a1", "incidents": [{"attack_type": "ato"}]}])
+    reconcile()
+    day_3 = datetime(2026, 11, 20, tzinfo=UTC)
+    reconcile(NEXT_DAY, day_3, owner="dag/day-2", fail_on_review=False)  # a reversal, for a person
+    op, context, _ = review(day_3)
+    fake_api.configure(lookup_status={"a1": 503})  # HUMAN cannot be asked right now
+    with pytest.raises(Exception, match="not done"):
+        answer(op, context, "Resend")
+    assert case_db.ledger_rows("case_id = 'c2'")[0]["state"] == "claimed"
+    fake_api.configure(lookup_status=None)
+    _, _, result = review(day_3)  # the task's retry: nothing left to ask, but the answer is carried out first
+    assert result == {"items": 0, "answer": None}
+    row = case_db.ledger_rows("case_id = 'c2'")[0]
+    # the table alone: confirmed_fraud x none (day 1's no_attack closed the incident) = a false negative
+    assert (row["state"], row["answer"], row["decision"]) == ("sent", "resend", "false_negative")
