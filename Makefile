@@ -13,11 +13,11 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+	PYTHONPATH=. $(BIN)/python scripts/demo.py
 
 # The demo in a real Airflow UI on 127.0.0.1 (docs/getting-started.md); Ctrl-C stops it.
 ui: $(STAMP)
-	$(BIN)/python scripts/ui.py
+	PYTHONPATH=. $(BIN)/python scripts/ui.py
 
 # Everything CI runs: lint, the unit and integration tests, a real Airflow end to end, the docs site.
 test: lint unit e2e docs

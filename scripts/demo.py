@@ -20,7 +20,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from airflow_provider_human.testing.demo_cases import build_case_db
+from tests.support.demo_cases import build_case_db
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo"

@@ -15,9 +15,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from airflow_provider_human.testing.demo_cases import build_case_db
 from airflow_provider_human.testing.fake_api import FakeHumanAPI
-from airflow_provider_human.testing.local_airflow import AirflowStack, stop_on_sigterm
+from tests.support.demo_cases import build_case_db
+from tests.support.local_airflow import AirflowStack, stop_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".ui"

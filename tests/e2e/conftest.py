@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from airflow_provider_human.testing.demo_cases import build_case_db
 from airflow_provider_human.testing.fake_api import FakeHumanAPI
-from airflow_provider_human.testing.local_airflow import AirflowStack, stop_on_sigterm
 from tests.conftest import TOKEN
 from tests.debian import PackageUnavailable, apt_install
+from tests.support.demo_cases import build_case_db
+from tests.support.local_airflow import AirflowStack, stop_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "human_case_reconciliation"

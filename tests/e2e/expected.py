@@ -10,9 +10,9 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 
-from airflow_provider_human.testing.demo_cases import ACCOUNTS_PER_CELL, CELLS, account_id, attack_type
 from tests.e2e.conftest import ALL_DAYS
 from tests.reconciliation.test_engine import uploads  # noqa: F401 - (account, attackType, status, result) counts
+from tests.support.demo_cases import ACCOUNTS_PER_CELL, CELLS, account_id, attack_type
 
 # (verdict, Account Defender state) -> (ledger decision, feedback (status, result) or None)
 DECISION_TABLE = {

@@ -94,7 +94,7 @@ class AirflowStack:
 
     def _spawn(self, component: str) -> None:
         with open(self.log_path(component), "wb") as log:  # the child keeps its own copy of the descriptor
-            self.processes[component] = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+            self.processes[component] = subprocess.Popen(
                 [sys.executable, "-m", "airflow", component],
                 env=self.env,
                 cwd=self.home,
@@ -164,7 +164,7 @@ class AirflowStack:
     # ---- helpers ---------------------------------------------------------------------------
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess:
-        run = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True)  # noqa: S603
+        run = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True)
         if run.returncode:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
         return run

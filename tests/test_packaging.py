@@ -1,0 +1,39 @@
+"""What the wheel ships and declares: everything the package imports, and no test fixtures."""
+
+from __future__ import annotations
+
+import email
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
+                   check=True, capture_output=True, timeout=600)  # fmt: skip
+    [built] = out.glob("airflow_provider_human-*.whl")
+    return zipfile.ZipFile(built)
+
+
+def test_the_wheel_ships_the_fake_api_but_no_test_fixtures(wheel):
+    names = set(wheel.namelist())
+    assert "airflow_provider_human/testing/fake_api.py" in names  # a documented public testing utility
+    assert not [n for n in names if "local_airflow" in n or "demo_cases" in n or n.startswith("tests/")]
+
+
+def test_every_third_party_package_the_code_imports_is_declared(wheel):
+    [metadata] = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    message = email.message_from_bytes(wheel.read(metadata))
+    required = {r.split(";")[0].split(">")[0].split("=")[0].split("[")[0].strip().lower()
+                for r in message.get_all("Requires-Dist") if "extra ==" not in r}  # fmt: skip
+    for needed in ("apache-airflow", "apache-airflow-providers-common-sql", "apache-airflow-providers-standard",
+                   "requests", "urllib3", "pendulum", "pydantic", "sqlalchemy", "tenacity"):  # fmt: skip
+        assert needed in required, (needed, required)
+    assert "apache-airflow-providers-sqlite" not in required  # an extra: no package code imports it
