@@ -28,6 +28,8 @@ OUTCOMES = [
 
 @dag(
     dag_id="example_human_operators",
+    description="Each HUMAN operator once: a starting point for your own DAGs.",
+    default_args={"owner": "fraud-data"},
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

@@ -15,6 +15,8 @@ from airflow_provider_human.operators.account import HumanAccountInfoOperator
 
 with DAG(
     dag_id="human_account_lookup",
+    description="Look accounts up in Account Defender on demand; results to a JSON Lines file.",
+    default_args={"owner": "fraud-data"},
     schedule=None,
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

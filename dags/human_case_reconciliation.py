@@ -41,6 +41,7 @@ from airflow_provider_human.operators.review import HumanReconciliationReviewOpe
 
 with DAG(
     dag_id="human_case_reconciliation",
+    description="Daily: closed fraud cases to Account Defender feedback, exactly once; a person reviews what no rule may decide.",
     # A data-interval timetable: each run covers [D, D + 1 day). Plain "@daily" would give empty intervals.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
@@ -48,7 +49,7 @@ with DAG(
     max_active_runs=3,
     tags=["human", "account-defender", "reconciliation"],
     doc_md=__doc__,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "fraud-data", "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
         "dry_run": Param(
             False, type="boolean", description="Plan and report only: send nothing, write no ledger rows."

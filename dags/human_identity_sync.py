@@ -18,6 +18,8 @@ from airflow_provider_human.operators.identity import HumanUpdateIdentityOperato
 
 with DAG(
     dag_id="human_identity_sync",
+    description="Daily: the day's identity changes to HUMAN's identity API.",
+    default_args={"owner": "fraud-data"},
     schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

@@ -21,6 +21,8 @@ def test_dags_folder_imports_without_errors(airflow_db):
     assert "example_human_operators" in bag.dag_ids
     for dag in bag.dags.values():
         assert dag.tags and "human" in dag.tags and dag.doc_md
+        assert dag.description and len(dag.description) < 200, dag.dag_id  # the DAG list shows it
+        assert {t.owner for t in dag.tasks} == {"fraud-data"}, dag.dag_id  # not Airflow's default "airflow"
 
 
 def test_example_operators_dag_renders_templates_maps_and_runs(airflow_db, fake_api):
