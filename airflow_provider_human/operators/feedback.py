@@ -44,7 +44,7 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
         "comment",
         "outcomes",
         "batch_size",
-        "dry_run",
+        "plan_only",
     )
     template_fields_renderers = {"account_ids": "json", "outcomes": "json"}
 
@@ -75,11 +75,11 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
         self.comment = comment
         self.outcomes = outcomes
         self.batch_size = batch_size
-        self.dry_run = dry_run
+        self.plan_only = dry_run  # not "dry_run": that is BaseOperator.dry_run(), a method
 
     def run(self, context: Any) -> dict[str, Any]:
         groups, submitted = self._plan()
-        dry_run = as_bool(self.dry_run, "dry_run")
+        dry_run = as_bool(self.plan_only, "dry_run")
         batch_size = self._batch_size()
         summary: dict[str, Any] = {
             "groups": len(groups),

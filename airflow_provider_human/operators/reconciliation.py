@@ -65,7 +65,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         "interval_end",
         "batch_size",
         "max_reject_ratio",
-        "dry_run",
+        "plan_only",
         "reprocess",
         "per_case_comments",
         "policy",
@@ -115,7 +115,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.interval_end = interval_end
         self.batch_size = batch_size
         self.max_reject_ratio = max_reject_ratio
-        self.dry_run = dry_run
+        self.plan_only = dry_run  # not "dry_run": that is BaseOperator.dry_run(), a method
         self.reprocess = reprocess
         self.per_case_comments = per_case_comments
         self.policy = policy
@@ -134,7 +134,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         settings = ReconcileSettings(
             batch_size=None if self.batch_size in (None, "", "None") else as_int(self.batch_size, "batch_size"),
             max_reject_ratio=as_float(self.max_reject_ratio, "max_reject_ratio", maximum=1.0),
-            dry_run=as_bool(self.dry_run, "dry_run"),
+            dry_run=as_bool(self.plan_only, "dry_run"),
             reprocess=as_bool(self.reprocess, "reprocess"),
             per_case_comments=as_bool(self.per_case_comments, "per_case_comments"),
             shard=self._shard(),

@@ -63,7 +63,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
     :param dry_run: open no request (the reconciliation's own dry run; templated).
     """
 
-    template_fields: Sequence[str] = (*HITLOperator.template_fields, "interval_end", "reports_dir", "review_dry_run")
+    template_fields: Sequence[str] = (*HITLOperator.template_fields, "interval_end", "reports_dir", "plan_only")
     ui_color = "#1f2a44"
     ui_fgcolor = "#ffffff"
 
@@ -95,7 +95,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         self.interval_end = interval_end
         self.reports_dir = reports_dir
         self.max_listed = max_listed
-        self.review_dry_run = dry_run  # not "dry_run": BaseOperator.dry_run() is a method
+        self.plan_only = dry_run  # not "dry_run": that is BaseOperator.dry_run(), a method
 
     def _ledger(self) -> Ledger:
         return Ledger(sql_engine(self.ledger_conn_id), table=self.ledger_table, rejects_table=self.rejects_table)
@@ -108,7 +108,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         return format_utc(moment)
 
     def execute(self, context: Any) -> Any:
-        if as_bool(self.review_dry_run, "dry_run"):
+        if as_bool(self.plan_only, "dry_run"):
             self.log.info("Dry run: no review request is opened, nothing is answered or sent")
             return {"items": 0, "answer": None}
         ledger = self._ledger()

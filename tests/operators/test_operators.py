@@ -170,6 +170,29 @@ def test_auth_error_fails_operators_without_leaking_the_token(human_conn, fake_a
 
 def test_operators_declare_templates_and_renderers():
     assert {"account_ids", "output_path", "days_range"} <= set(HumanAccountInfoOperator.template_fields)
-    assert {"outcomes", "account_ids", "comment", "dry_run"} <= set(HumanUploadFeedbackOperator.template_fields)
+    assert {"outcomes", "account_ids", "comment", "plan_only"} <= set(HumanUploadFeedbackOperator.template_fields)
     assert {"updates", "factors", "metadata"} <= set(HumanUpdateIdentityOperator.template_fields)
     assert HumanUploadFeedbackOperator.template_fields_renderers["outcomes"] == "json"
+
+
+def test_no_operator_attribute_shadows_a_base_operator_method(human_conn):
+    """``self.dry_run = ...`` once hid ``BaseOperator.dry_run()``; each operator is built and checked."""
+    from airflow.sdk import BaseOperator
+
+    from airflow_provider_human.operators.account import HumanAccountInfoOperator
+    from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
+    from airflow_provider_human.operators.identity import HumanUpdateIdentityOperator
+    from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
+    from airflow_provider_human.operators.review import HumanReconciliationReviewOperator
+
+    operators = [
+        HumanAccountInfoOperator(task_id="a", account_ids=["x"]),
+        HumanUploadFeedbackOperator(task_id="f", account_ids=["x"], attack_type="ato", status="pending", dry_run=True),
+        HumanUpdateIdentityOperator(task_id="i", identity_id="x", metadata={"k": "v"}),
+        HumanCaseReconciliationOperator(task_id="r", dry_run=True),
+        HumanReconciliationReviewOperator(task_id="v", dry_run=True),
+    ]
+    for op in operators:
+        shadowing = [k for k in vars(op) if callable(getattr(BaseOperator, k, None))]
+        assert shadowing == [], (type(op).__name__, shadowing)
+        assert callable(op.dry_run)
