@@ -29,7 +29,11 @@ with DAG(
 
     @task
     def changed_identities(data_interval_start=None, data_interval_end=None) -> list[dict]:
-        """Latest change per identity in the interval, shaped as identity updates."""
+        """Every change of the interval, merged per identity in order, shaped as identity updates.
+
+        An e-mail change followed by a metadata change keeps both: the latest e-mail, and the
+        metadata keys of every change (later values win). A day without changes gives [].
+        """
         import sqlalchemy as sa
 
         from airflow_provider_human.reconciliation.sources import sql_engine
@@ -44,12 +48,11 @@ with DAG(
         latest: dict[str, dict] = {}
         with engine.connect() as conn:
             for row in conn.execute(query, {"start": start, "end": end}):
-                update: dict = {"identity_id": row.identity_id}
+                update = latest.setdefault(row.identity_id, {"identity_id": row.identity_id})
                 if row.email:
                     update["factors"] = [{"name": row.factor_name or "email", "type": "email", "value": row.email}]
                 if row.metadata:
-                    update["metadata"] = json.loads(row.metadata)
-                latest[row.identity_id] = update
+                    update["metadata"] = {**update.get("metadata", {}), **json.loads(row.metadata)}
         return list(latest.values())
 
     HumanUpdateIdentityOperator(task_id="update_identities", updates=changed_identities(), pool="human_api")

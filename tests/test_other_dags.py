@@ -50,6 +50,40 @@ def test_identity_sync_updates_changed_identities(airflow_db, fake_api, tmp_path
     }
 
 
+def _identity_db(tmp_path, rows):
+    db_path = tmp_path / "cases.sqlite"
+    engine = sa.create_engine(f"sqlite:///{db_path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE identity_changes"
+            " (identity_id TEXT, factor_name TEXT, email TEXT, metadata TEXT, changed_at TEXT)"
+        )
+        if rows:
+            conn.exec_driver_sql("INSERT INTO identity_changes VALUES (?, ?, ?, ?, ?)", rows)
+    engine.dispose()
+    return db_path
+
+
+def test_identity_sync_keeps_every_change_of_a_day_and_a_quiet_day_succeeds(airflow_db, fake_api, tmp_path):
+    db_path = _identity_db(tmp_path, [
+        ("i1", "email", "new@example.com", None, "2026-11-18 02:00:00"),  # an e-mail change...
+        ("i1", None, None, '{"tier": "gold"}', "2026-11-18 09:00:00"),  # ...then a metadata change
+    ])  # fmt: skip
+    fake_api.seed_identities([{"id": "i1"}])
+    command = [sys.executable, "-m", "airflow", "dags", "test", "human_identity_sync"]
+    run = subprocess.run([*command, "2026-11-19T01:00:00+00:00"], env=_env(fake_api, db_path), capture_output=True,
+                         text=True)  # fmt: skip
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    puts = {e["id"]: e["body"] for e in fake_api.requests("identity")}
+    assert puts == {"i1": {"factors": [{"name": "email", "type": "email", "value": "new@example.com"}],
+                           "metadata": {"tier": "gold"}}}  # fmt: skip
+    fake_api.clear_log()
+    quiet = subprocess.run([*command, "2026-11-21T01:00:00+00:00"], env=_env(fake_api, db_path), capture_output=True,
+                           text=True)  # fmt: skip
+    assert quiet.returncode == 0, (quiet.stdout + quiet.stderr)[-4000:]
+    assert "0 identities to update" in quiet.stdout + quiet.stderr and fake_api.requests("identity") == []
+
+
 def test_account_lookup_dag_writes_jsonl_without_pii(airflow_db, fake_api, tmp_path):
     fake_api.seed_accounts([{"account_id": "a1", "email": "p@example.com", "incidents": [{"attack_type": "ato"}]}])
     conf = {"account_ids": ["a1", "a2"], "output_path": str(tmp_path / "out")}

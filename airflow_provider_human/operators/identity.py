@@ -58,6 +58,9 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
 
     def run(self, context: Any) -> dict[str, Any]:
         updates = self._validated_updates()
+        if not updates:  # a quiet day upstream: nothing changed, nothing to send, nothing wrong
+            self.log.info("HUMAN identities: 0 identities to update (updates is empty)")
+            return {"updated": 0, "failed": 0, "failures": []}
         results = self.hook.iter_update_identity(
             ({"identity_id": u.identity_id, "factors": u.factors, "metadata": u.metadata} for u in updates),
             max_workers=self.max_workers,
@@ -79,8 +82,6 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
         if self.updates is None:
             return [IdentityUpdate.build(self.identity_id, _maybe_list(self.factors), self.metadata)]
         items = as_list(self.updates, "updates")
-        if not items:
-            raise HumanInputError("updates", self.updates, "must contain at least one update")
         validated = []
         for index, item in enumerate(items):
             where = f"updates[{index}]"
