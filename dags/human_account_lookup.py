@@ -8,10 +8,15 @@ user agent, device fingerprint) are dropped unless `include_pii` is set.
 
 from __future__ import annotations
 
+import os
+
 import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_provider_human.operators.account import HumanAccountInfoOperator
+
+# A real default (params are not templated): the lookups folder next to the Airflow home.
+LOOKUPS_DIR = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "human_lookups")
 
 with DAG(
     dag_id="human_account_lookup",
@@ -28,9 +33,10 @@ with DAG(
         ),
         "api_version": Param(2, type="integer", enum=[1, 2], description="2 is recommended by HUMAN."),
         "output_path": Param(
-            "{{ var.value.get('human_lookup_dir', '/tmp/human_lookups') }}",
+            LOOKUPS_DIR,
             type="string",
-            description="Directory (local or object storage URL) for the JSON Lines file.",
+            description="Directory (local path or object storage URL, e.g. s3://bucket/lookups) for the JSON Lines "
+            "file; one file per run. On Celery or Kubernetes workers use object storage.",
         ),
         "include_pii": Param(False, type="boolean", description="Keep personal fields in the output."),
     },
@@ -38,8 +44,8 @@ with DAG(
     HumanAccountInfoOperator(
         task_id="look_up_accounts",
         account_ids="{{ params.account_ids }}",
-        api_version=2,
+        api_version="{{ params.api_version }}",
         output_path="{{ params.output_path }}/{{ run_id | replace(':', '_') }}.jsonl",
-        include_pii=False,
+        include_pii="{{ params.include_pii }}",
         pool="human_api",
     )

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -96,3 +97,29 @@ def test_account_lookup_dag_writes_jsonl_without_pii(airflow_db, fake_api, tmp_p
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert sorted(r["account_id"] for r in lines) == ["a1", "a2"]
     assert "p@example.com" not in output.read_text()
+
+
+def test_account_lookup_dag_passes_its_params_through(airflow_db, fake_api, tmp_path):
+    fake_api.seed_accounts([{"account_id": "a1", "email": "p@example.com", "incidents": [{"attack_type": "ato"}]}])
+    for n, (version, pii) in enumerate([(1, False), (2, True)]):
+        conf = {"account_ids": ["a1"], "output_path": str(tmp_path / f"out{n}"), "api_version": version,
+                "include_pii": pii}  # fmt: skip
+        fake_api.clear_log()
+        run = subprocess.run(
+            [sys.executable, "-m", "airflow", "dags", "test", "human_account_lookup", "--conf", json.dumps(conf)],
+            env=_env(fake_api, tmp_path / "unused.sqlite"), capture_output=True, text=True,
+        )  # fmt: skip
+        assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+        assert {e["kind"] for e in fake_api.requests()} == {f"v{version}"}  # api_version reached the operator
+        [output] = list((tmp_path / f"out{n}").glob("*.jsonl"))
+        assert ("p@example.com" in output.read_text()) is pii  # and so did include_pii
+
+
+def test_account_lookup_default_output_path_is_a_real_path(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags" / "human_account_lookup.py")).dags[
+        "human_account_lookup"
+    ]
+    default = dag.params["output_path"]
+    assert "{{" not in default and default.startswith("/")

@@ -40,7 +40,9 @@ class HumanAccountInfoOperator(HumanBaseOperator):
     Like every HUMAN operator it also takes ``human_conn_id`` (see :class:`HumanBaseOperator`).
     """
 
-    template_fields: Sequence[str] = ("account_ids", "attack_types", "days_range", "output_path")
+    template_fields: Sequence[str] = (
+        "account_ids", "api_version", "attack_types", "days_range", "output_path", "include_pii",
+    )  # fmt: skip
     template_fields_renderers = {"account_ids": "json", "attack_types": "json"}
 
     def __init__(
@@ -58,8 +60,8 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if api_version not in (1, 2):
-            raise HumanInputError("api_version", api_version, "must be 1 or 2")
+        if not isinstance(api_version, str):  # a template is checked once rendered
+            _api_version(api_version)
         self.account_ids = account_ids
         self.api_version = api_version
         self.days_range = days_range
@@ -77,6 +79,7 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         if attack_types is not None:
             attack_types = [AttackType.parse(a, "attack_types") for a in attack_types]
         include_pii = as_bool(self.include_pii, "include_pii")
+        api_version = _api_version(self.api_version)
         output = _output_path(self.output_path)
         if output is None and len(ids) > self.max_xcom_results:
             raise HumanInputError(
@@ -86,7 +89,7 @@ class HumanAccountInfoOperator(HumanBaseOperator):
             )
         results = self.hook.iter_account_info(
             ids,
-            api_version=self.api_version,
+            api_version=api_version,
             days_range=days_range,
             attack_types=attack_types,
             max_workers=self.max_workers,
@@ -113,7 +116,7 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         where = f" -> {output}" if output is not None else " -> XCom"
         self.log.info(
             "HUMAN lookup (v%d): %d accounts, %d found, %d unknown, %d under attack, %d failed%s",
-            self.api_version,
+            api_version,
             counts["total"],
             counts["found"],
             counts["unknown"],
@@ -128,6 +131,13 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         if output is None:
             return {**summary, "results": records}
         return {**summary, "output_path": str(output)}
+
+
+def _api_version(value: Any) -> int:
+    version = as_int(value, "api_version") if not isinstance(value, int) or isinstance(value, bool) else value
+    if version not in (1, 2):
+        raise HumanInputError("api_version", value, "must be 1 or 2")
+    return version
 
 
 def lookup_record(result: AccountLookupResult, include_pii: bool) -> dict[str, Any]:
