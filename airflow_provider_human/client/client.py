@@ -277,8 +277,8 @@ class HumanClient:
             self.request("GET", path, params={"days_range": 1}, max_retries=0)
         except HumanAuthError as exc:
             return False, (
-                f"HUMAN refused the server token (HTTP {exc.status_code}) at {base}: check the "
-                "connection's password holds a valid, unexpired server token for this application."
+                f"HUMAN refused the server token (HTTP {exc.status_code}) at {base}: check that the "
+                "connection's Server token field holds a valid, unexpired server token for this application."
             )
         except HumanConnectionError as exc:
             return False, exc.message

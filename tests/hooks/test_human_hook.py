@@ -68,7 +68,12 @@ def test_test_connection_good_and_bad_token(human_conn, fake_api, monkeypatch, c
     bad = {"conn_type": "human", "host": fake_api.url, "password": "revoked-token-0000"}
     monkeypatch.setenv("AIRFLOW_CONN_HUMAN_BAD", json.dumps(bad))
     ok, message = HumanHook("human_bad").test_connection()
-    assert not ok and "refused the server token" in message
+    assert (
+        not ok
+        and "refused the server token" in message
+        and "Server token field" in message
+        and "password" not in message
+    )
     assert "revoked-token-0000" not in message + caplog.text
 
 
