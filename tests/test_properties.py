@@ -107,7 +107,7 @@ def test_unknown_response_fields_never_break_parsing(make_client, fake_api, extr
 
 
 @SLOW_OK
-@given(account_id=st.text(min_size=1, max_size=3000).filter(lambda s: s.strip()))
+@given(account_id=st.text(min_size=1, max_size=3000).filter(lambda s: s.strip() and s not in (".", "..")))
 def test_any_account_id_reaches_the_api_as_one_encoded_segment(make_client, fake_api, account_id):
     fake_api.clear_log()
     make_client().get_account_info_v2(account_id)
@@ -115,4 +115,4 @@ def test_any_account_id_reaches_the_api_as_one_encoded_segment(make_client, fake
     assert entry["id"] == account_id and entry["kind"] == "v2"
     assert entry["path"] == "/api/v2/account_defender/account/" + entry["path"].rsplit("/", 1)[1]
     assert entry["query"] == {"days_range": ["30"]}
-    assert quote(account_id, safe="").replace(".", "%2E") == entry["path"].rsplit("/", 1)[1].replace(".", "%2E")
+    assert quote(account_id, safe="") == entry["path"].rsplit("/", 1)[1]

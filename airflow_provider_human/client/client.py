@@ -43,6 +43,7 @@ from airflow_provider_human.client.models import (
     IdentityUpdate,
     IdentityUpdateResult,
     parse_response,
+    refuse_dot_segment,
     validate_account_id,
 )
 from airflow_provider_human.client.rate_limit import RateLimiter
@@ -68,12 +69,13 @@ IDENTITY_PATH = "/api/v1/identity/{identity_id}"
 CONNECTION_TEST_ACCOUNT = "airflow-connection-test"
 
 
-def path_segment(value: str) -> str:
-    """Percent-encode an id as exactly one path segment (``/ ? # %`` and dot-segments included)."""
-    encoded = quote(value, safe="")
-    if set(encoded) <= {"."}:  # "." and ".." would be collapsed by URL normalisation
-        encoded = encoded.replace(".", "%2E")
-    return encoded
+def path_segment(value: str, field: str = "account_id") -> str:
+    """Percent-encode an id as exactly one path segment (``/ ? #`` and ``%`` included).
+
+    ``.`` and ``..`` are refused: they are dot-segments, which URL normalisation removes
+    (``requests`` itself turns ``%2E`` back into ``.``), so no encoding reaches HUMAN intact.
+    """
+    return quote(refuse_dot_segment(value, field), safe="")
 
 
 class HumanClient:
@@ -259,7 +261,7 @@ class HumanClient:
         yield from bounded_map(apply, updates, max_workers=workers, thread_name_prefix="human-identity")
 
     def _put_identity(self, update: IdentityUpdate) -> IdentityDetails:
-        path = IDENTITY_PATH.format(identity_id=path_segment(update.identity_id))
+        path = IDENTITY_PATH.format(identity_id=path_segment(update.identity_id, "identity_id"))
         body = self.request("PUT", path, json_body=update.to_body(), base_url=self.settings.identity_base_url)
         if not isinstance(body, dict) or body.get("status") != "success" or "details" not in body:
             raise HumanResponseError(

@@ -280,6 +280,14 @@ def validate_account_id(value: object, field: str = "account_id") -> str:
     return text
 
 
+def refuse_dot_segment(text: str, field: str) -> str:
+    """An id that goes into a URL path: ``.`` and ``..`` are dot-segments, which URL
+    normalisation removes (``requests`` turns ``%2E`` back into ``.``); no encoding carries them."""
+    if text in (".", ".."):
+        raise HumanInputError(field, text, "is a dot-segment ('.' or '..'), which no URL can carry as an id")
+    return text
+
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -319,7 +327,7 @@ class IdentityUpdate:
 
     @classmethod
     def build(cls, identity_id: object, factors: object = None, metadata: object = None) -> IdentityUpdate:
-        ident = validate_account_id(identity_id, "identity_id")
+        ident = refuse_dot_segment(validate_account_id(identity_id, "identity_id"), "identity_id")
         parsed_factors = None
         if factors is not None:
             if isinstance(factors, str | bytes | Mapping) or not isinstance(factors, Iterable):

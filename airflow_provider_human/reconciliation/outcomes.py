@@ -178,12 +178,14 @@ MAX_ID_LENGTH = 255
 
 
 def _storable(text: str) -> bool:
-    return len(text) <= MAX_ID_LENGTH and text.isprintable()
+    return len(text) <= MAX_ID_LENGTH and text.isprintable() and text not in (".", "..")
 
 
 def _why_not(text: str) -> str:
     if len(text) > MAX_ID_LENGTH:
         return f"{len(text)} characters, more than the ledger's {MAX_ID_LENGTH}"
+    if text in (".", ".."):
+        return "a dot-segment, which no URL can carry as an id"
     return "holds control characters"
 
 

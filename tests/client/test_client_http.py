@@ -56,13 +56,22 @@ def test_every_request_carries_bearer_user_agent_and_json(client, fake_api):
     assert entry["content_type"] == "application/json"
 
 
-@pytest.mark.parametrize("account_id", ["a/../b?x=1#y", "100%", "ünïcødé/ß", "..", ".", " spaced id "])
+@pytest.mark.parametrize("account_id", ["a/../b?x=1#y", "100%", "ünïcødé/ß", "...", ".a", " spaced id "])
 def test_ids_are_one_percent_encoded_path_segment(client, fake_api, account_id):
     client.get_account_info_v2(account_id)
     entry = fake_api.requests()[0]
     assert entry["kind"] == "v2" and entry["id"] == account_id
     assert entry["path"].count("/") == "/api/v2/account_defender/account/".count("/")
     assert entry["query"] == {"days_range": ["30"]}
+
+
+@pytest.mark.parametrize("bad", [".", ".."])
+def test_dot_segment_ids_are_refused_before_any_request(client, fake_api, bad):
+    with pytest.raises(HumanInputError, match=r"account_id.*dot-segment"):
+        client.get_account_info_v2(bad)
+    with pytest.raises(HumanInputError, match=r"identity_id.*dot-segment"):
+        client.update_identity(bad, metadata={"k": "v"})
+    assert fake_api.requests() == []
 
 
 def test_feedback_2500_ids_batch_1000_is_exactly_three_valid_requests(client, fake_api):

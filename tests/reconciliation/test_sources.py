@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.attack_types import AttackType
-from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, Verdict, parse_outcome
+from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, RejectReason, Verdict, parse_outcome
 from airflow_provider_human.reconciliation.sources import FileOutcomeSource, SqlOutcomeSource
 from airflow_provider_human.reconciliation.staging import OutcomeStaging
 from tests.reconciliation.conftest import DAY, NEXT_DAY, outcome
@@ -102,3 +102,11 @@ def test_staging_groups_per_account_and_type_latest_first(tmp_path):
         path = staging.path
     assert groups == [("c3", ["c2"]), ("c4", []), ("c1", [])]
     assert not (tmp_path / path).exists()
+
+
+@pytest.mark.parametrize("bad", [".", ".."])
+def test_a_dot_segment_account_id_is_a_reject_not_a_lookup(bad):
+    parsed = parse_outcome({"case_id": "c1", "account_id": bad, "attack_type": "ato", "verdict": "legitimate",
+                            "closed_at": "2026-11-18T07:00:00Z"})  # fmt: skip
+    assert isinstance(parsed, Rejected) and parsed.reason is RejectReason.INVALID_ACCOUNT_ID
+    assert "dot-segment" in parsed.detail
