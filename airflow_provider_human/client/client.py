@@ -28,6 +28,7 @@ from airflow_provider_human.client.errors import (
     HumanInDoubtError,
     HumanInputError,
     HumanResponseError,
+    error_for_identity_code,
     error_for_status,
 )
 from airflow_provider_human.client.feedback import chunks
@@ -262,7 +263,21 @@ class HumanClient:
 
     def _put_identity(self, update: IdentityUpdate) -> IdentityDetails:
         path = IDENTITY_PATH.format(identity_id=path_segment(update.identity_id, "identity_id"))
-        body = self.request("PUT", path, json_body=update.to_body(), base_url=self.settings.identity_base_url)
+        try:
+            body = self.request("PUT", path, json_body=update.to_body(), base_url=self.settings.identity_base_url)
+        except HumanAPIError as exc:  # the body's code says more than the status (bad_authtoken on a 400...)
+            code = (exc.api_message or "").split(":", 1)[0].strip()
+            kind = error_for_identity_code(code)
+            if kind is None or isinstance(exc, kind):
+                raise
+            raise kind(f"identity update refused: {code}", status_code=exc.status_code, api_message=exc.api_message,
+                       method="PUT", path=path) from None  # fmt: skip
+        if isinstance(body, dict) and body.get("status") == "error":  # an error answered with a 2xx
+            code, message = body.get("code"), body.get("message")
+            kind = error_for_identity_code(code) or HumanAPIError
+            api_message = ": ".join(str(x) for x in (code, message) if x is not None) or None
+            raise kind(f"identity update refused: {code}", status_code=200, api_message=api_message, method="PUT",
+                       path=path)  # fmt: skip
         if not isinstance(body, dict) or body.get("status") != "success" or "details" not in body:
             raise HumanResponseError(
                 "identity update did not answer {status: success, details}", method="PUT", path=path

@@ -129,6 +129,11 @@ class HumanFeedbackInDoubtError(HumanInDoubtError):
         super().__init__(message, **kwargs)
 
 
+def error_for_identity_code(code: object) -> type[HumanAPIError] | None:
+    """The identity API's error ``code`` (its page lists them) decides the class, whatever the status."""
+    return _IDENTITY_CODES.get(code) if isinstance(code, str) else None
+
+
 def error_for_status(status_code: int) -> type[HumanAPIError]:
     """Pick the exception class for a final (non-retried) HTTP error status."""
     if status_code in (401, 403):
@@ -142,3 +147,19 @@ def error_for_status(status_code: int) -> type[HumanAPIError]:
     if status_code >= 500:
         return HumanServerError
     return HumanAPIError
+
+
+_IDENTITY_CODES: dict[str, type[HumanAPIError]] = {
+    "bad_authtoken": HumanAuthError,
+    "not_authenticated": HumanAuthError,
+    "not_permitted": HumanAuthError,
+    "not_found": HumanNotFoundError,
+    "bad_request": HumanBadRequestError,
+    "invalid_value": HumanBadRequestError,
+    "required_value": HumanBadRequestError,
+    "invalid_action": HumanBadRequestError,
+    "unexpected_ref_type": HumanBadRequestError,
+    "not_implemented": HumanBadRequestError,
+    "unexpected": HumanServerError,
+    "unknown": HumanServerError,
+}

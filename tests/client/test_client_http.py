@@ -370,3 +370,23 @@ def test_session_settings_tls_proxy_and_timeouts(make_client):
     custom = make_client(verify_ssl=False, proxy="http://proxy.internal:3128")
     assert custom.session.verify is False
     assert custom.session.proxies == {"http": "http://proxy.internal:3128", "https": "http://proxy.internal:3128"}
+
+
+def test_identity_errors_are_classified_by_their_code_whatever_the_status(client, fake_api):
+    from airflow_provider_human.client import HumanAuthError, HumanBadRequestError
+
+    fake_api.seed_identities([{"id": f"i{n}"} for n in range(5)])
+    # a 200 whose body is an error: its code and message are kept
+    fake_api.configure(override_kinds=["identity"], override_status=200,
+                       override_body={"status": "error", "code": "invalid_value", "message": "Bad email"})  # fmt: skip
+    with pytest.raises(HumanBadRequestError) as caught:
+        client.update_identity("i0", metadata={"k": "v"})
+    assert caught.value.api_message == "invalid_value: Bad email" and caught.value.status_code == 200
+    # bad_authtoken answered with 400: the token is wrong for every identity, so the bulk loop stops
+    fake_api.configure(override_status=400,
+                       override_body={"status": "error", "code": "bad_authtoken", "message": "Invalid token"})  # fmt: skip
+    fake_api.clear_log()
+    with pytest.raises(HumanAuthError, match="bad_authtoken"):
+        list(client.iter_update_identity([{"identity_id": f"i{n}", "metadata": {"k": "v"}} for n in range(5)],
+                                         max_workers=1))  # fmt: skip
+    assert len(fake_api.requests("identity")) < 5  # stopped, not sent for every identity
