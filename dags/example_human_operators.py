@@ -39,6 +39,7 @@ OUTCOMES = [
         "dry_run": Param(False, type="boolean", description="Plan the feedback upload without sending it."),
     },
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # "{{ params.x }}" arrives as the param's own type
 )
 def example_human_operators():
     lookup = HumanAccountInfoOperator(

@@ -27,6 +27,7 @@ with DAG(
     catchup=False,
     tags=["human", "account-defender", "lookup"],
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # "{{ params.x }}" arrives as the param's own type
     params={
         "account_ids": Param(
             ["acct-1001"], type="array", items={"type": "string"}, minItems=1, description="Account ids to look up."

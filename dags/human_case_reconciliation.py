@@ -49,6 +49,7 @@ with DAG(
     max_active_runs=3,
     tags=["human", "account-defender", "reconciliation"],
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # "{{ params.x }}" arrives as the param's own type
     default_args={"owner": "fraud-data", "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
         "dry_run": Param(
