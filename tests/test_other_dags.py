@@ -22,35 +22,6 @@ def _env(fake_api, db_path):
     return env
 
 
-def test_identity_sync_updates_changed_identities(airflow_db, fake_api, tmp_path):
-    db_path = tmp_path / "cases.sqlite"
-    engine = sa.create_engine(f"sqlite:///{db_path}")
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE TABLE identity_changes"
-            " (identity_id TEXT, factor_name TEXT, email TEXT, metadata TEXT, changed_at TEXT)"
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO identity_changes VALUES (?, ?, ?, ?, ?)",
-            [("i1", "email", "old@example.com", None, "2026-11-18 02:00:00"),
-             ("i1", "email", "new@example.com", '{"tier": "gold"}', "2026-11-18 09:00:00"),
-             ("i2", None, None, '{"tier": "silver"}', "2026-11-18 10:00:00"),
-             ("i3", "email", "later@example.com", None, "2026-11-19 03:00:00")],
-        )  # fmt: skip
-    fake_api.seed_identities([{"id": "i1"}, {"id": "i2"}, {"id": "i3"}])
-    command = [sys.executable, "-m", "airflow", "dags", "test", "human_identity_sync", "2026-11-19T01:00:00+00:00"]
-    run = subprocess.run(command, env=_env(fake_api, db_path), capture_output=True, text=True)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    puts = {e["id"]: e["body"] for e in fake_api.requests("identity")}
-    assert puts == {
-        "i1": {
-            "factors": [{"name": "email", "type": "email", "value": "new@example.com"}],
-            "metadata": {"tier": "gold"},
-        },
-        "i2": {"metadata": {"tier": "silver"}},
-    }
-
-
 def _identity_db(tmp_path, rows):
     db_path = tmp_path / "cases.sqlite"
     engine = sa.create_engine(f"sqlite:///{db_path}")
@@ -63,6 +34,27 @@ def _identity_db(tmp_path, rows):
             conn.exec_driver_sql("INSERT INTO identity_changes VALUES (?, ?, ?, ?, ?)", rows)
     engine.dispose()
     return db_path
+
+
+def test_identity_sync_updates_changed_identities(airflow_db, fake_api, tmp_path):
+    db_path = _identity_db(tmp_path, [
+        ("i1", "email", "old@example.com", None, "2026-11-18 02:00:00"),
+        ("i1", "email", "new@example.com", '{"tier": "gold"}', "2026-11-18 09:00:00"),
+        ("i2", None, None, '{"tier": "silver"}', "2026-11-18 10:00:00"),
+        ("i3", "email", "later@example.com", None, "2026-11-19 03:00:00"),
+    ])  # fmt: skip
+    fake_api.seed_identities([{"id": "i1"}, {"id": "i2"}, {"id": "i3"}])
+    command = [sys.executable, "-m", "airflow", "dags", "test", "human_identity_sync", "2026-11-19T01:00:00+00:00"]
+    run = subprocess.run(command, env=_env(fake_api, db_path), capture_output=True, text=True)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    puts = {e["id"]: e["body"] for e in fake_api.requests("identity")}
+    assert puts == {
+        "i1": {
+            "factors": [{"name": "email", "type": "email", "value": "new@example.com"}],
+            "metadata": {"tier": "gold"},
+        },
+        "i2": {"metadata": {"tier": "silver"}},
+    }
 
 
 def test_identity_sync_keeps_every_change_of_a_day_and_a_quiet_day_succeeds(airflow_db, fake_api, tmp_path):
