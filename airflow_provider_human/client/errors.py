@@ -29,8 +29,8 @@ class HumanNonRetryableError(HumanError, _NoRetry):  # type: ignore[misc,valid-t
     """Fails the task without Airflow retries: trying again in minutes cannot fix it."""
 
 
-class HumanInputError(HumanError, ValueError):
-    """Bad input, found before any request was sent; names the field and the value."""
+class HumanInputError(HumanNonRetryableError, ValueError):
+    """Bad input, found before any request was sent; names the field and the value (not retried)."""
 
     def __init__(self, field: str, value: Any, problem: str) -> None:
         self.field = field
@@ -42,8 +42,8 @@ class HumanInputError(HumanError, ValueError):
         super().__init__(f"Invalid {field}={shown}: {problem}")
 
 
-class HumanConfigError(HumanError, ValueError):
-    """The connection or hook settings cannot produce a working client."""
+class HumanConfigError(HumanNonRetryableError, ValueError):
+    """The connection or hook settings cannot produce a working client (not retried: fix them first)."""
 
 
 class HumanAPIError(HumanError):

@@ -196,3 +196,14 @@ def test_no_operator_attribute_shadows_a_base_operator_method(human_conn):
         shadowing = [k for k in vars(op) if callable(getattr(BaseOperator, k, None))]
         assert shadowing == [], (type(op).__name__, shadowing)
         assert callable(op.dry_run)
+
+
+def test_input_and_config_errors_are_not_retried_by_airflow():
+    """A DAG's retries=2 must not retry what can never succeed: bad input, an unusable connection."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_human.client import HumanConfigError, HumanInputError
+
+    assert issubclass(HumanInputError, AirflowFailException) and issubclass(HumanConfigError, AirflowFailException)
+    with pytest.raises(AirflowFailException, match=r"Invalid api_version=3"):
+        HumanAccountInfoOperator(task_id="t", account_ids=["a"], api_version=3)
