@@ -594,9 +594,12 @@ class Reconciler:
     def _verdict(self, run: _Run) -> HumanError | None:
         """The interval's truth from the ledger: None when done, else the error that says what is left."""
         report = run.report
-        report.ledger_states = dict(self.ledger.interval_counts(run.interval))
-        report.interval = interval_truth(self.ledger.interval_breakdown(run.interval),
-                                         self.ledger.interval_rejects(run.interval))  # fmt: skip
+        breakdown = self.ledger.interval_breakdown(run.interval)
+        states: Counter[str] = Counter()
+        for state, _decision, _result, n in breakdown:
+            states[state] += n
+        report.ledger_states = dict(states)
+        report.interval = interval_truth(breakdown, self.ledger.interval_rejects(run.interval))
         rows = self.ledger.open_rows(run.interval, self.settings.shard)
         now = self.ledger.clock()
         left: list[str] = []

@@ -37,6 +37,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from airflow_provider_human.reconciliation.history import History, PastOutcome
 from airflow_provider_human.reconciliation.outcomes import MAX_ID_LENGTH as ID_LENGTH
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected
 from airflow_provider_human.reconciliation.sharding import in_shard
@@ -466,10 +467,10 @@ class Ledger:
                 conn.execute(sa.update(h).where(h.c.holder == self.holder).values(updated_at=now_iso()))
             yield Decider(self, conn)
 
-    def read_history(self, pairs: Iterable[tuple[str, str]], conn: sa.Connection | None = None) -> dict:
+    def read_history(
+        self, pairs: Iterable[tuple[str, str]], conn: sa.Connection | None = None
+    ) -> dict[tuple[str, str], History]:
         """Every ledger row of these (account id, attack type) pairs, as :class:`History` by pair."""
-        from airflow_provider_human.reconciliation.history import History, PastOutcome
-
         t = self.table
         wanted = set(pairs)
         accounts = sorted({account for account, _ in wanted})
@@ -607,13 +608,6 @@ class Ledger:
         with self.engine.connect() as conn:
             rows = [OpenRow(*r[:3], LedgerState(r[3]), *r[4:]) for r in conn.execute(query)]
         return [r for r in rows if shard is None or in_shard(r.account_id, *shard)]
-
-    def interval_counts(self, interval: tuple[str, str]) -> Counter[str]:
-        """Rows per state among the outcomes closed in the interval (all shards)."""
-        t = self.table
-        query = sa.select(t.c.state, sa.func.count()).where(self._in_interval(t, interval)).group_by(t.c.state)
-        with self.engine.connect() as conn:
-            return Counter({state: n for state, n in conn.execute(query)})
 
     def interval_breakdown(self, interval: tuple[str, str]) -> list[tuple[str, str | None, str | None, int]]:
         """(state, decision, result or status, rows) among the interval's outcomes (all shards, all runs)."""
