@@ -679,9 +679,8 @@ def _upload_group(item: tuple[CaseOutcome, LedgerState, dict[str, Any] | None]) 
     _, state, columns = item
     if not columns:
         return (state,)
-    status, result, comment = (str(columns.get(k) or "") for k in ("feedback_status", "feedback_result",
-                                                                     "feedback_comment"))  # fmt: skip
-    return (state, item[0].attack_type, status, result, comment)
+    group = ("attack", "feedback_status", "feedback_result", "feedback_comment")
+    return (state, item[0].attack_type, *(str(columns.get(k) or "") for k in group[1:]))
 
 
 def _recorded(outcome: CaseOutcome, histories: dict[tuple[str, str], History]) -> bool:

@@ -125,7 +125,7 @@ class OpenRow:
     @property
     def kind(self) -> str:
         """Why it waits for a person (for rows in NEEDS_A_PERSON)."""
-        return review_kind(self.review, self.state)
+        return self.review or ("rejected" if self.state is LedgerState.FAILED else "in_doubt")
 
 
 @dataclass(frozen=True)
@@ -154,16 +154,11 @@ class ReviewItem:
 
     @property
     def kind(self) -> str:
-        return review_kind(self.review, self.state)
+        return self.review or ("rejected" if self.state == LedgerState.FAILED.value else "in_doubt")
 
     @property
     def upload(self) -> str:
         return f"{self.feedback_status}/{self.feedback_result or '-'}" if self.feedback_status else "-"
-
-
-def review_kind(review: str | None, state: str) -> str:
-    """A waiting row's kind: its ``review`` column, else what its state implies (rows from before the column)."""
-    return review or ("rejected" if state == LedgerState.FAILED else "in_doubt")
 
 
 def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.Table, sa.Table, sa.Table]:
