@@ -39,6 +39,7 @@ screenshots: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Benchmarks print their figures (docs/benchmarks.md); several minutes in all.
 bench: $(STAMP)

@@ -65,7 +65,24 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "HTTP(S) proxy for every request, e.g. http://proxy.internal:3128.",
         "schema": {"type": ["string", "null"]},
     },
+    "v1_attack_types_encoding": {
+        "label": "v1 attack_types encoding",
+        "description": (
+            "How the v1 lookup sends its attack_types list: python_list (attack_types=['ato'], as HUMAN's page "
+            'shows it), json (attack_types=["ato"]) or repeated (attack_types=ato&attack_types=fake_account).'
+        ),
+        "schema": {
+            "type": ["string", "null"],
+            "default": "python_list",
+            "enum": ["python_list", "json", "repeated", None],
+        },
+    },
 }
+
+# Airflow 3.3.2's row "Test Connection" sends port 0 for an empty Port and the API answers a bare
+# "Bad Request" (apache/airflow#73298); only a stored port avoids it, so the empty field says so.
+# Not hidden: a hidden Port is always stored empty. docs/connection.md#testing-the-connection
+PORT_PLACEHOLDER = "Fill in 443: Airflow 3.3's Test button needs a port"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -99,6 +116,24 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "config": {
+            "human": {
+                "description": "Options for the HUMAN Security provider.",
+                "options": {
+                    "reports_dir": {
+                        "description": (
+                            "Where reconciliation reports and review lists are written: a path or an object-storage "
+                            "URL (ObjectStoragePath; s3://<conn_id>@bucket/path names the Airflow connection). "
+                            "An operator's reports_dir wins. Empty: $AIRFLOW_HOME/reports/human on the worker."
+                        ),
+                        "version_added": None,
+                        "type": "string",
+                        "example": "s3://aws_default@my-bucket/human-reports",
+                        "default": None,
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_human.hooks.human.HumanHook",
@@ -110,8 +145,7 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "host": DEFAULT_BASE_URL,
                         "password": "Server token from Platform Settings > Applications",
-                        # Airflow 3.3's Test button needs a stored port (apache/airflow#73298), see docs.
-                        "port": "443",
+                        "port": PORT_PLACEHOLDER,
                     },
                 },
                 "conn-fields": CONN_FIELDS,

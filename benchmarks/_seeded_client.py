@@ -12,7 +12,9 @@ from collections.abc import Iterable, Iterator
 
 from airflow_provider_human.client import ClientSettings
 from airflow_provider_human.client.attack_types import AttackType
-from airflow_provider_human.client.models import AccountInfoV2, AccountLookupResult, FeedbackRequest
+from airflow_provider_human.client.builders import FeedbackRequest
+from airflow_provider_human.client.responses import AccountInfoV2
+from airflow_provider_human.client.results import AccountLookupResult
 
 ATO_PENDING = AccountInfoV2.model_validate(
     {

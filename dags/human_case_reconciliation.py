@@ -26,7 +26,9 @@ nothing. Params: `dry_run` plans without sending, `reprocess` decides again what
 decided but not sent (sent feedback is never sent again), `batch_size` and
 `max_reject_ratio` tune the upload and the broken-export guard, `shards` splits a day
 across mapped tasks (Celery / Kubernetes workers) by account hash. Reports (one per try)
-land in `$AIRFLOW_HOME/reports/human` unless `reports_dir` is set.
+land in `$AIRFLOW_HOME/reports/human` unless the operators' `reports_dir` or the Airflow
+option `[human] reports_dir` (`AIRFLOW__HUMAN__REPORTS_DIR`, e.g. an `s3://conn_id@bucket/path`
+URL) says otherwise.
 """
 
 from __future__ import annotations

@@ -5,11 +5,18 @@ Reads the identities whose email or metadata changed during the run's day from t
 `identity_changes` (connection `human_case_db`: `identity_id`, `factor_name`, `email`,
 `metadata` as JSON text, `changed_at`) and updates them in bulk on HUMAN's identity API with
 `HumanUpdateIdentityOperator` (concurrent, rate limited, validated before the first request).
+
+The changes hold e-mail addresses, so they do not travel through XCom: the first task writes
+them as JSON Lines under the reports location (`[human] reports_dir`, default
+`$AIRFLOW_HOME/reports/human`, or object storage) and passes only the path; the update task
+deletes the file once every update was applied. A day without changes succeeds with
+"0 identities to update".
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
@@ -28,15 +35,16 @@ with DAG(
 ) as dag:
 
     @task
-    def changed_identities(data_interval_start=None, data_interval_end=None) -> list[dict]:
-        """Every change of the interval, merged per identity in order, shaped as identity updates.
+    def changed_identities(data_interval_start=None, data_interval_end=None) -> str:
+        """Every change of the interval, merged per identity in order, written as identity updates.
 
         An e-mail change followed by a metadata change keeps both: the latest e-mail, and the
-        metadata keys of every change (later values win). A day without changes gives [].
+        metadata keys of every change (later values win). Returns the file's location only.
         """
         import sqlalchemy as sa
 
         from airflow_provider_human.reconciliation.sources import sql_engine
+        from airflow_provider_human.reports_location import reports_base, write_text
 
         engine = sql_engine("human_case_db")
         query = sa.text(
@@ -53,6 +61,10 @@ with DAG(
                     update["factors"] = [{"name": row.factor_name or "email", "type": "email", "value": row.email}]
                 if row.metadata:
                     update["metadata"] = {**update.get("metadata", {}), **json.loads(row.metadata)}
-        return list(latest.values())
+        day = data_interval_start.strftime("%Y%m%dT%H%M%S")
+        target = f"{reports_base().rstrip('/')}/identity-changes/{day}.jsonl"
+        write_text(target, "".join(json.dumps(update) + "\n" for update in latest.values()))
+        logging.getLogger("airflow.task").info("%d identities changed; their updates are in %s", len(latest), target)
+        return target
 
-    HumanUpdateIdentityOperator(task_id="update_identities", updates=changed_identities(), pool="human_api")
+    HumanUpdateIdentityOperator(task_id="update_identities", updates_path=changed_identities(), pool="human_api")

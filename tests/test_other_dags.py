@@ -70,11 +70,25 @@ def test_identity_sync_keeps_every_change_of_a_day_and_a_quiet_day_succeeds(airf
     puts = {e["id"]: e["body"] for e in fake_api.requests("identity")}
     assert puts == {"i1": {"factors": [{"name": "email", "type": "email", "value": "new@example.com"}],
                            "metadata": {"tier": "gold"}}}  # fmt: skip
+    xcoms = _xcom_values(airflow_db, "human_identity_sync")
+    assert xcoms and not any("@example.com" in value for value in xcoms), xcoms  # the path and counts only
+    staged = Path(airflow_db, "reports", "human", "identity-changes")
+    assert staged.is_dir() and list(staged.iterdir()) == []  # written, then deleted once every update was applied
     fake_api.clear_log()
     quiet = subprocess.run([*command, "2026-11-21T01:00:00+00:00"], env=_env(fake_api, db_path), capture_output=True,
                            text=True)  # fmt: skip
     assert quiet.returncode == 0, (quiet.stdout + quiet.stderr)[-4000:]
     assert "0 identities to update" in quiet.stdout + quiet.stderr and fake_api.requests("identity") == []
+
+
+def _xcom_values(home: str, dag_id: str) -> list[str]:
+    engine = sa.create_engine(f"sqlite:///{Path(home, 'airflow.db')}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT value FROM xcom WHERE dag_id = ?", (dag_id,)).fetchall()
+    finally:
+        engine.dispose()
+    return [str(value) for (value,) in rows]
 
 
 def test_account_lookup_dag_writes_jsonl_without_pii(airflow_db, fake_api, tmp_path):

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_human.client import HumanError, HumanInputError
-from airflow_provider_human.client.models import AccountInfoV2
+from airflow_provider_human.client.responses import AccountInfoV2
 from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, parse_outcome
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from airflow_provider_human.client.attack_types import AttackType
+from airflow_provider_human.client.builders import FeedbackRequest, FeedbackResult, FeedbackStatus
 from airflow_provider_human.client.client import HumanClient
-from airflow_provider_human.client.errors import (
+from airflow_provider_human.client.responses import AccountInfoV1, AccountInfoV2, IdentityDetails
+from airflow_provider_human.client.results import AccountLookupResult, FeedbackUploadResult, IdentityUpdateResult
+from airflow_provider_human.client.settings import ClientSettings
+from airflow_provider_human.exceptions import (
     HumanAPIError,
     HumanAuthError,
     HumanBadRequestError,
@@ -18,18 +22,6 @@ from airflow_provider_human.client.errors import (
     HumanResponseError,
     HumanServerError,
 )
-from airflow_provider_human.client.models import (
-    AccountInfoV1,
-    AccountInfoV2,
-    AccountLookupResult,
-    FeedbackRequest,
-    FeedbackResult,
-    FeedbackStatus,
-    FeedbackUploadResult,
-    IdentityDetails,
-    IdentityUpdateResult,
-)
-from airflow_provider_human.client.settings import ClientSettings
 
 __all__ = [
     "AccountInfoV1",

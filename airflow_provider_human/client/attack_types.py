@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from airflow_provider_human.client.errors import HumanInputError
+from airflow_provider_human.exceptions import HumanInputError
 
 
 class AttackType(StrEnum):

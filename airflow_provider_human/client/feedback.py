@@ -6,8 +6,8 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
-from airflow_provider_human.client.errors import HumanInputError
-from airflow_provider_human.client.models import FeedbackGroupKey, validate_account_id
+from airflow_provider_human.client.builders import FeedbackGroupKey, validate_account_id
+from airflow_provider_human.exceptions import HumanInputError
 
 _T = TypeVar("_T")
 

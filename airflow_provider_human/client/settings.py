@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, fields
-from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_human.client.errors import HumanConfigError
+from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_FEEDBACK_BATCH_SIZE,
@@ -17,6 +16,9 @@ from airflow_provider_human.defaults import (
     DEFAULT_REQUESTS_PER_SECOND,
     DEFAULT_TIMEOUT,
 )
+from airflow_provider_human.exceptions import HumanConfigError, HumanInputError
+
+V1_ATTACK_TYPES_ENCODINGS = ("python_list", "json", "repeated")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class ClientSettings:
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    #: How the v1 lookup's ``attack_types`` list goes in the query: ``python_list`` (the vendor
+    #: page's own example, ``attack_types=['ato']``), ``json`` (``["ato"]``) or ``repeated``
+    #: (``attack_types=ato&attack_types=fake_account``; cannot say ``[]``). The page shows only the first.
+    v1_attack_types_encoding: str = "python_list"
 
     def __post_init__(self) -> None:
         if not isinstance(self.token, str) or not self.token.strip():
@@ -51,14 +57,20 @@ class ClientSettings:
         object.__setattr__(self, "base_url", validate_base_url(self.base_url, "host"))
         ident = self.identity_base_url or self.base_url
         object.__setattr__(self, "identity_base_url", validate_base_url(ident, "identity_base_url"))
-        _check_number("timeout", self.timeout, minimum=0.001)
-        _check_number("max_retries", self.max_retries, minimum=0, integer=True)
-        _check_number("requests_per_second", self.requests_per_second, minimum=0.001)
-        _check_number("max_workers", self.max_workers, minimum=1, integer=True)
-        _check_number("feedback_batch_size", self.feedback_batch_size, minimum=1, integer=True)
-        _check_number("max_retry_after", self.max_retry_after, minimum=0)
-        if not isinstance(self.verify_ssl, bool):
-            raise HumanConfigError(f"verify_ssl={self.verify_ssl!r}: must be true or false")
+        try:
+            object.__setattr__(self, "timeout", to_number(self.timeout, "timeout", minimum=0.001))
+            object.__setattr__(self, "max_retries", to_int(self.max_retries, "max_retries", minimum=0))
+            rate = to_number(self.requests_per_second, "requests_per_second", minimum=0.001)
+            object.__setattr__(self, "requests_per_second", rate)
+            object.__setattr__(self, "max_workers", to_int(self.max_workers, "max_workers"))
+            object.__setattr__(self, "feedback_batch_size", to_int(self.feedback_batch_size, "feedback_batch_size"))
+            object.__setattr__(self, "max_retry_after", to_number(self.max_retry_after, "max_retry_after"))
+            object.__setattr__(self, "verify_ssl", to_bool(self.verify_ssl, "verify_ssl"))
+        except HumanInputError as exc:
+            raise HumanConfigError(str(exc)) from None
+        if self.v1_attack_types_encoding not in V1_ATTACK_TYPES_ENCODINGS:
+            raise HumanConfigError(f"v1_attack_types_encoding={self.v1_attack_types_encoding!r}: must be one of "
+                                   f"{list(V1_ATTACK_TYPES_ENCODINGS)}")  # fmt: skip
 
     @classmethod
     def field_names(cls) -> set[str]:
@@ -98,10 +110,3 @@ def validate_base_url(url: object, field_name: str) -> str:
     if parts.query or parts.fragment:
         raise HumanConfigError(f"{field_name}={url!r}: must not carry a query or fragment")
     return f"{scheme}://{parts.netloc}{parts.path}".rstrip("/")
-
-
-def _check_number(name: str, value: Any, *, minimum: float, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
-        what = "an integer" if integer else "a number"
-        raise HumanConfigError(f"{name}={value!r}: must be {what} >= {minimum}")

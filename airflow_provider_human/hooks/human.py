@@ -20,7 +20,9 @@ from airflow_provider_human.client import (
     IdentityDetails,
     IdentityUpdateResult,
 )
+from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.defaults import DEFAULT_BASE_URL
+from airflow_provider_human.exceptions import HumanInputError
 
 # extra key -> (type, description); get_provider_info builds the UI form from the same table.
 _EXTRA_TYPES: dict[str, type] = {
@@ -32,6 +34,7 @@ _EXTRA_TYPES: dict[str, type] = {
     "feedback_batch_size": int,
     "verify_ssl": bool,
     "proxy": str,
+    "v1_attack_types_encoding": str,
 }
 
 
@@ -206,25 +209,16 @@ def _base_url(host: str | None, port: int | None) -> str | None:
 
 
 def _coerce(conn_id: str, key: str, value: Any, kind: type) -> Any:
-    """Extras typed in the UI may arrive as strings; convert or say which field is wrong."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.strip().lower() in ("true", "1", "yes")
-    elif kind is str:
+    """Extras typed in the UI may arrive as strings: converted the one way the whole provider does."""
+    try:
+        if kind is bool:
+            return to_bool(value, key)
+        if kind is int:
+            return to_int(value, key, minimum=None)  # ranges are ClientSettings' to check
+        if kind is float:
+            return to_number(value, key, minimum=None)
         if isinstance(value, str):
             return value.strip()
-    else:
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = kind(value)
-            if kind is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return number
-        except (TypeError, ValueError):
-            pass
-    raise HumanConfigError(
-        f"Connection {conn_id!r}: extra {key}={value!r} must be {'a ' + kind.__name__ if kind is not int else 'an int'}"
-    )
+        raise HumanInputError(key, value, "must be text")
+    except HumanInputError as exc:
+        raise HumanConfigError(f"Connection {conn_id!r}: extra {exc}") from None

@@ -10,14 +10,12 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_human.client import AccountLookupResult, HumanAPIError, HumanError, HumanInputError
+from airflow_provider_human.client import AccountLookupResult
 from airflow_provider_human.client.attack_types import AttackType
-from airflow_provider_human.operators.base import HumanBaseOperator, as_bool, as_int, as_list, optional_list
+from airflow_provider_human.client.coerce import to_bool, to_int, to_list, to_optional_list
+from airflow_provider_human.exceptions import HumanAPIError, HumanInputError, HumanLookupFailedError
+from airflow_provider_human.operators.base import HumanBaseOperator
 from airflow_provider_human.pii import drop_pii
-
-
-class HumanLookupFailedError(HumanError):
-    """Some account lookups failed; the successful ones were still written out."""
 
 
 class HumanAccountInfoOperator(HumanBaseOperator):
@@ -73,12 +71,12 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         self.max_workers = max_workers
 
     def run(self, context: Any) -> dict[str, Any]:
-        ids = as_list(self.account_ids, "account_ids")
-        days_range = as_int(self.days_range, "days_range")
-        attack_types = optional_list(self.attack_types, "attack_types")
+        ids = to_list(self.account_ids, "account_ids")
+        days_range = to_int(self.days_range, "days_range")
+        attack_types = to_optional_list(self.attack_types, "attack_types")
         if attack_types is not None:
             attack_types = [AttackType.parse(a, "attack_types") for a in attack_types]
-        include_pii = as_bool(self.include_pii, "include_pii")
+        include_pii = to_bool(self.include_pii, "include_pii")
         api_version = _api_version(self.api_version)
         output = _output_path(self.output_path)
         if output is None and len(ids) > self.max_xcom_results:
@@ -124,7 +122,7 @@ class HumanAccountInfoOperator(HumanBaseOperator):
             counts["failed"],
             where,
         )
-        if failures and as_bool(self.fail_on_error, "fail_on_error"):
+        if failures and to_bool(self.fail_on_error, "fail_on_error"):
             shown = "; ".join(f"{f['account_id']}: {f['error']['message']}" for f in failures[:5])
             raise HumanLookupFailedError(f"{len(failures)} of {counts['total']} lookups failed: {shown}")
         summary = {k: counts[k] for k in ("total", "found", "unknown", "under_attack", "failed")}
@@ -134,7 +132,7 @@ class HumanAccountInfoOperator(HumanBaseOperator):
 
 
 def _api_version(value: Any) -> int:
-    version = as_int(value, "api_version") if not isinstance(value, int) or isinstance(value, bool) else value
+    version = to_int(value, "api_version")
     if version not in (1, 2):
         raise HumanInputError("api_version", value, "must be 1 or 2")
     return version
@@ -151,7 +149,7 @@ def lookup_record(result: AccountLookupResult, include_pii: bool) -> dict[str, A
         "ok": False,
         "error": {
             "type": type(error).__name__,
-            "status_code": getattr(error, "status_code", None) if isinstance(error, HumanAPIError) else None,
+            "status_code": error.http_status if isinstance(error, HumanAPIError) else None,
             "message": str(error),
         },
     }

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_human.client import HumanInputError
-from airflow_provider_human.client.client import dedupe_account_ids
+from airflow_provider_human.client import HumanInputError, builders
+from airflow_provider_human.client.builders import FeedbackGroupKey
+from airflow_provider_human.client.coerce import to_bool, to_list, to_optional_int
 from airflow_provider_human.client.feedback import group_outcomes, requests_needed
-from airflow_provider_human.client.models import FeedbackGroupKey
-from airflow_provider_human.operators.base import HumanBaseOperator, as_bool, as_int, as_list
+from airflow_provider_human.operators.base import HumanBaseOperator
 
 
 class HumanUploadFeedbackOperator(HumanBaseOperator):
@@ -79,7 +79,7 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
 
     def run(self, context: Any) -> dict[str, Any]:
         groups, submitted = self._plan()
-        dry_run = as_bool(self.plan_only, "dry_run")
+        dry_run = to_bool(self.plan_only, "dry_run")
         batch_size = self._batch_size()
         summary: dict[str, Any] = {
             "groups": len(groups),
@@ -104,14 +104,7 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
             )
             return summary
         for key, ids in groups.items():
-            outcome = self.hook.upload_feedback(
-                ids,
-                attack_type=key.attack_type,
-                status=key.status,
-                result=key.result,
-                comment=key.comment,
-                batch_size=batch_size,
-            )
+            outcome = self.hook.client.upload_group(key, ids, batch_size=batch_size)  # built and checked once
             summary["requests"] += outcome.requests
         self.log.info(
             "HUMAN feedback: %d accounts sent in %d requests (%d groups). %s",
@@ -125,18 +118,18 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
     def _plan(self) -> tuple[dict[FeedbackGroupKey, list[str]], int]:
         """Every outcome validated and grouped, before anything is sent; also how many came in."""
         if self.outcomes is not None:
-            outcomes = as_list(self.outcomes, "outcomes")
+            outcomes = to_list(self.outcomes, "outcomes")
             return group_outcomes(outcomes), len(outcomes)
         key = FeedbackGroupKey.build(
             attack_type=self.attack_type, status=self.status, result=self.result, comment=self.comment
         )
-        ids, submitted = dedupe_account_ids(as_list(self.account_ids, "account_ids"))
+        ids, submitted = builders.account_ids(to_list(self.account_ids, "account_ids"))
         if not ids:
             raise HumanInputError("account_ids", self.account_ids, "must contain at least one account id")
         return {key: ids}, submitted
 
     def _batch_size(self) -> int | None:
-        return None if self.batch_size in (None, "") else as_int(self.batch_size, "batch_size")
+        return to_optional_int(self.batch_size, "batch_size")
 
 
 def _label(key: FeedbackGroupKey) -> str:

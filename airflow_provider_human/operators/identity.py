@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_human.client import HumanError, HumanInputError
-from airflow_provider_human.client.models import IdentityUpdate
-from airflow_provider_human.operators.base import HumanBaseOperator, as_bool, as_list
+from airflow.sdk import ObjectStoragePath
 
-
-class HumanIdentityUpdateFailedError(HumanError):
-    """Some identity updates failed; the others were applied."""
+from airflow_provider_human.client.builders import IdentityUpdate, identity_updates
+from airflow_provider_human.client.coerce import to_bool, to_list
+from airflow_provider_human.exceptions import HumanIdentityUpdateFailedError, HumanInputError
+from airflow_provider_human.operators.base import HumanBaseOperator
 
 
 class HumanUpdateIdentityOperator(HumanBaseOperator):
     """``PUT /api/v1/identity/{identity_id}`` for one identity or many.
 
     Give ``identity_id`` with ``factors`` and/or ``metadata``, or ``updates=[{identity_id,
-    factors, metadata}, ...]`` for bulk (applied concurrently, rate limited). Every update
-    is validated before the first request. XCom gets counts and ids, never the identity
-    details (they hold personal data).
+    factors, metadata}, ...]`` for bulk (applied concurrently, rate limited), or
+    ``updates_path``: a JSON Lines file of such objects, so that e-mail addresses never pass
+    through XCom. Every update is validated before the first request. XCom gets counts and
+    ids, never the identity details (they hold personal data).
 
     :param identity_id: the identity to update (templated).
     :param factors: e.g. ``[{"name": "email", "type": "email", "value": "a@example.com"}]`` (templated).
     :param metadata: string-to-string map (templated).
     :param updates: bulk form, instead of the three above (templated).
+    :param updates_path: bulk form from a JSON Lines file, local path or object-storage URL
+        (templated); an upstream task writes it and passes only the path.
+    :param delete_updates_file: delete ``updates_path`` once every update was applied (it holds
+        personal data); kept when some failed, for the retry.
     :param fail_on_error: fail the task if any update failed (after applying the rest).
     :param max_workers: concurrent updates; default from the connection.
 
     Like every HUMAN operator it also takes ``human_conn_id`` (see :class:`HumanBaseOperator`).
     """
 
-    template_fields: Sequence[str] = ("identity_id", "factors", "metadata", "updates")
+    template_fields: Sequence[str] = ("identity_id", "factors", "metadata", "updates", "updates_path")
     template_fields_renderers = {"factors": "json", "metadata": "json", "updates": "json"}
 
     def __init__(
@@ -42,17 +47,23 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
         factors: Any = None,
         metadata: Any = None,
         updates: Any = None,
+        updates_path: str | None = None,
+        delete_updates_file: bool = True,
         fail_on_error: bool = True,
         max_workers: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (identity_id is None) == (updates is None):
-            raise HumanInputError("identity_id/updates", None, "give exactly one of identity_id or updates")
+        if sum(x is not None for x in (identity_id, updates, updates_path)) != 1:
+            raise HumanInputError(
+                "identity_id/updates/updates_path", None, "give exactly one of identity_id, updates or updates_path"
+            )
         self.identity_id = identity_id
         self.factors = factors
         self.metadata = metadata
         self.updates = updates
+        self.updates_path = updates_path
+        self.delete_updates_file = delete_updates_file
         self.fail_on_error = fail_on_error
         self.max_workers = max_workers
 
@@ -60,11 +71,9 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
         updates = self._validated_updates()
         if not updates:  # a quiet day upstream: nothing changed, nothing to send, nothing wrong
             self.log.info("HUMAN identities: 0 identities to update (updates is empty)")
+            self._forget_updates_file()
             return {"updated": 0, "failed": 0, "failures": []}
-        results = self.hook.iter_update_identity(
-            ({"identity_id": u.identity_id, "factors": u.factors, "metadata": u.metadata} for u in updates),
-            max_workers=self.max_workers,
-        )
+        results = self.hook.iter_update_identity(updates, max_workers=self.max_workers)
         updated: list[str] = []
         failures: list[dict[str, str]] = []
         for result in results:
@@ -73,31 +82,39 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
             else:
                 failures.append({"identity_id": result.identity_id, "error": str(result.error)})
         self.log.info("HUMAN identities: %d updated, %d failed", len(updated), len(failures))
-        if failures and as_bool(self.fail_on_error, "fail_on_error"):
+        if failures and to_bool(self.fail_on_error, "fail_on_error"):
             shown = "; ".join(f"{f['identity_id']}: {f['error']}" for f in failures[:5])
             raise HumanIdentityUpdateFailedError(f"{len(failures)} of {len(updates)} identity updates failed: {shown}")
+        if not failures:
+            self._forget_updates_file()
         return {"updated": len(updated), "failed": len(failures), "failures": failures[:100]}
 
     def _validated_updates(self) -> list[IdentityUpdate]:
+        if self.updates_path is not None:
+            return identity_updates(_read_jsonl(str(self.updates_path)), field="updates_path")
         if self.updates is None:
             return [IdentityUpdate.build(self.identity_id, _maybe_list(self.factors), self.metadata)]
-        items = as_list(self.updates, "updates")
-        validated = []
-        for index, item in enumerate(items):
-            where = f"updates[{index}]"
-            if not isinstance(item, Mapping):
-                raise HumanInputError(where, item, "must be an object {identity_id, factors, metadata}")
-            unknown = set(item) - {"identity_id", "factors", "metadata"}
-            if unknown:
-                raise HumanInputError(f"{where}.{sorted(unknown)[0]}", item[sorted(unknown)[0]], "is not a known key")
+        return identity_updates(to_list(self.updates, "updates"))
+
+    def _forget_updates_file(self) -> None:
+        if self.updates_path is not None and to_bool(self.delete_updates_file, "delete_updates_file"):
+            ObjectStoragePath(str(self.updates_path)).unlink(missing_ok=True)
+            self.log.info("Deleted %s (it held personal data and every update was applied)", self.updates_path)
+
+
+def _read_jsonl(location: str) -> list[Any]:
+    """The update objects of a JSON Lines file; a line that is not JSON is refused with its number."""
+    items: list[Any] = []
+    with ObjectStoragePath(location).open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
             try:
-                validated.append(
-                    IdentityUpdate.build(item.get("identity_id"), item.get("factors"), item.get("metadata"))
-                )
-            except HumanInputError as exc:
-                raise HumanInputError(f"{where}.{exc.field}", exc.value, exc.problem) from None
-        return validated
+                items.append(json.loads(line))
+            except ValueError:
+                raise HumanInputError(f"updates_path line {number}", "<not shown>", "is not JSON") from None
+    return items
 
 
 def _maybe_list(value: Any) -> Any:
-    return None if value is None else as_list(value, "factors")
+    return None if value is None else to_list(value, "factors")

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from airflow_provider_human.client import HumanInputError
-from airflow_provider_human.operators.base import HumanBaseOperator, as_bool, as_float, as_int
-from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
+from airflow_provider_human.client.coerce import to_bool, to_int, to_number, to_optional_int
+from airflow_provider_human.operators.base import HumanBaseOperator
+from airflow_provider_human.reconciliation.engine import Reconciler
 from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.outcomes import parse_timestamp
 from airflow_provider_human.reconciliation.policy import DecisionPolicy
+from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.sources import FileOutcomeSource, SqlOutcomeSource, sql_engine
-
-
-def default_reports_dir() -> str:
-    return os.path.join(os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "reports", "human")
+from airflow_provider_human.reports_location import reports_base
 
 
 class HumanCaseReconciliationOperator(HumanBaseOperator):
@@ -42,7 +40,9 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         sent ones stay sent, and a retry of the same run repeats nothing.
     :param per_case_comments: send each case's comment (more requests) instead of one per run.
     :param policy: decision table overrides, e.g. ``{"confirmed_fraud": {"unknown": "resolved/manually_identified"}}``.
-    :param reports_dir: where JSON and Markdown reports go (templated; local or object storage).
+    :param reports_dir: where JSON and Markdown reports go (templated; a path or an object storage URL such
+        as ``s3://aws_default@bucket/reports``); default ``[human] reports_dir``, else
+        ``$AIRFLOW_HOME/reports/human``.
     :param shard_index: with ``shard_count``, handle only this shard of accounts (for ``.expand``).
     :param shard_count: number of shards the day's accounts are split into.
     :param lease_seconds: how long this try's outcomes stay reserved without a heartbeat (a crashed
@@ -129,19 +129,20 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.fail_on_review = fail_on_review
 
     def run(self, context: Any) -> dict[str, Any]:
+        reports = reports_base(self.reports_dir)  # a bad location fails before any request
         start = self._moment(self.interval_start, context, "data_interval_start", "interval_start")
         end = self._moment(self.interval_end, context, "data_interval_end", "interval_end")
         settings = ReconcileSettings(
-            batch_size=None if self.batch_size in (None, "", "None") else as_int(self.batch_size, "batch_size"),
-            max_reject_ratio=as_float(self.max_reject_ratio, "max_reject_ratio", maximum=1.0),
-            dry_run=as_bool(self.plan_only, "dry_run"),
-            reprocess=as_bool(self.reprocess, "reprocess"),
-            per_case_comments=as_bool(self.per_case_comments, "per_case_comments"),
+            batch_size=to_optional_int(self.batch_size, "batch_size"),
+            max_reject_ratio=to_number(self.max_reject_ratio, "max_reject_ratio", maximum=1.0),
+            dry_run=to_bool(self.plan_only, "dry_run"),
+            reprocess=to_bool(self.reprocess, "reprocess"),
+            per_case_comments=to_bool(self.per_case_comments, "per_case_comments"),
             shard=self._shard(),
             wait_for_others_seconds=self.wait_for_others_seconds,
             verify_after_seconds=self.verify_after_seconds,
             v2_incident_names=self.v2_incident_names,
-            fail_on_review=as_bool(self.fail_on_review, "fail_on_review"),
+            fail_on_review=to_bool(self.fail_on_review, "fail_on_review"),
         )
         policy = DecisionPolicy(self.policy or None)
         source = (
@@ -159,7 +160,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         result = reconciler.run(start, end, owner=_owner(context, self.task_id))
         report = result.report
         ti = context.get("ti") if context else None
-        report.write(self.reports_dir or default_reports_dir(), try_number=getattr(ti, "try_number", None))
+        report.write(reports, try_number=getattr(ti, "try_number", None))
         self.log.info("HUMAN reconciliation report:\n%s", report.as_table())
         self.log.info("Reports written: %s", ", ".join(report.report_paths))
         result.raise_for_outcome()
@@ -176,10 +177,10 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         return moment
 
     def _shard(self) -> tuple[int, int] | None:
-        if self.shard_count in (None, "", "None"):
+        count = to_optional_int(self.shard_count, "shard_count")
+        if count is None:
             return None
-        count = as_int(self.shard_count, "shard_count")
-        index = as_int(self.shard_index, "shard_index", minimum=0)
+        index = to_int(self.shard_index, "shard_index", minimum=0)
         if index >= count:
             raise HumanInputError("shard_index", index, f"must be < shard_count={count}")
         return (index, count)

@@ -18,13 +18,15 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_human.client import HumanInputError
+from airflow_provider_human.client.coerce import to_bool, to_int
 from airflow_provider_human.hooks.human import HumanHook
-from airflow_provider_human.operators.base import as_bool
-from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
+from airflow_provider_human.reconciliation.engine import Reconciler
 from airflow_provider_human.reconciliation.ledger import Answer, Ledger, ReviewItem
 from airflow_provider_human.reconciliation.outcomes import format_utc, parse_timestamp
-from airflow_provider_human.reconciliation.report import safe_name, write_text
+from airflow_provider_human.reconciliation.report import safe_name
+from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.sources import sql_engine
+from airflow_provider_human.reports_location import reports_base, write_text
 
 RESEND = "Resend"
 MARK_APPLIED = "Mark as applied"
@@ -58,7 +60,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
     :param ledger_table: the ledger table.
     :param interval_end: list items of outcomes closed before this (templated; default: the run's
         ``data_interval_end``).
-    :param reports_dir: where the full list goes (local path or object storage URL).
+    :param reports_dir: where the full list goes (templated; as the reconciliation's ``reports_dir``).
     :param max_listed: items shown in the request's body; the full list is in the review file.
     :param dry_run: open no request (the reconciliation's own dry run; templated).
     """
@@ -86,8 +88,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
             subject=subject, options=list(OPTIONS), defaults=[LEAVE], multiple=False,
             response_timeout=response_timeout, **kwargs,
         )  # fmt: skip
-        if not isinstance(max_listed, int) or isinstance(max_listed, bool) or max_listed < 1:
-            raise HumanInputError("max_listed", max_listed, "must be an integer >= 1")
+        max_listed = to_int(max_listed, "max_listed")
         self.human_conn_id = human_conn_id
         self.ledger_conn_id = ledger_conn_id
         self.ledger_table = ledger_table
@@ -108,9 +109,10 @@ class HumanReconciliationReviewOperator(HITLOperator):
         return format_utc(moment)
 
     def execute(self, context: Any) -> Any:
-        if as_bool(self.plan_only, "dry_run"):
+        if to_bool(self.plan_only, "dry_run"):
             self.log.info("Dry run: no review request is opened, nothing is answered or sent")
             return {"items": 0, "answer": None}
+        reports = reports_base(self.reports_dir)  # a bad location fails before anything is sent
         ledger = self._ledger()
         if not ledger.exists():
             self.log.info("No ledger table %s yet: nothing to review", self.ledger_table)
@@ -124,7 +126,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         if not items:
             self.log.info("Nothing waits for a person among outcomes closed before %s: no review needed", until)
             return {"items": 0, "answer": None}
-        listing = self._write_listing(items, until, context)
+        listing = self._write_listing(items, until, context, reports)
         self.subject = (
             f"HUMAN reconciliation: {_items(len(items))} for a person to review (outcomes closed before {until[:10]})"
         )
@@ -177,15 +179,12 @@ class HumanReconciliationReviewOperator(HITLOperator):
         finally:
             hook.close()
 
-    def _write_listing(self, items: list[ReviewItem], until: str, context: Any) -> str:
-        from airflow_provider_human.operators.reconciliation import default_reports_dir
-
+    def _write_listing(self, items: list[ReviewItem], until: str, context: Any, reports: str) -> str:
         ti = context.get("ti")
         run_id, try_number = getattr(ti, "run_id", "adhoc"), getattr(ti, "try_number", 0)
         name = f"{until[:19].replace(':', '')}__review__{run_id}__try{try_number}"
-        target = f"{(self.reports_dir or default_reports_dir()).rstrip('/')}/{safe_name(name)}.json"
-        write_text(target, json.dumps([review_entry(i) for i in items], indent=2))
-        return target
+        target = f"{reports.rstrip('/')}/{safe_name(name)}.json"
+        return write_text(target, json.dumps([review_entry(i) for i in items], indent=2))
 
 
 class _NoSource:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from airflow_provider_human.client.attack_types import AttackType
-from airflow_provider_human.client.errors import HumanInputError
-from airflow_provider_human.client.models import AccountInfoV2, ActiveIncident
+from airflow_provider_human.client.responses import AccountInfoV2, ActiveIncident
+from airflow_provider_human.exceptions import HumanInputError
 
 
 class ADState(StrEnum):

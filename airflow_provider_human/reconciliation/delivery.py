@@ -11,25 +11,23 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from airflow_provider_human.client.attack_types import AttackType
+from airflow_provider_human.client.builders import FeedbackGroupKey, FeedbackResult, FeedbackStatus
 from airflow_provider_human.client.client import HumanClient
-from airflow_provider_human.client.errors import (
+from airflow_provider_human.client.responses import AccountInfoV2
+from airflow_provider_human.exceptions import (
     HumanAuthError,
     HumanBadRequestError,
     HumanError,
     HumanFeedbackInDoubtError,
 )
-from airflow_provider_human.client.models import AccountInfoV2, FeedbackGroupKey, FeedbackResult, FeedbackStatus
 from airflow_provider_human.reconciliation.ad_state import IncidentNames
 from airflow_provider_human.reconciliation.ledger import Ledger, LedgerRow, LedgerState
 from airflow_provider_human.reconciliation.policy import ReviewKind
 from airflow_provider_human.reconciliation.report import ReconciliationReport
+from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.verify import Applied, was_applied
-
-if TYPE_CHECKING:
-    from airflow_provider_human.reconciliation.engine import ReconcileSettings
 
 log = logging.getLogger("airflow_provider_human.reconciliation.engine")  # one logger name for the run's story
 
@@ -75,7 +73,7 @@ class Delivery:
                 info = infos.get(row.account_id)
                 if info is None:
                     continue
-                status = FeedbackStatus(row.feedback_status)
+                status = FeedbackStatus(row.feedback_status or "")  # set on every row that was sent
                 result = FeedbackResult(row.feedback_result) if row.feedback_result else None
                 answer = was_applied(AttackType(row.attack_type), status, result, info, marked_at=row.marked_at,
                                      names=self.incident_names,
@@ -131,14 +129,14 @@ class Delivery:
         try:
             status_code = self.client.send_feedback(key.request(accounts))
         except HumanFeedbackInDoubtError as exc:
-            moved = self.ledger.finish_batch(batch_id, LedgerState.IN_DOUBT, http_status=exc.status_code,
+            moved = self.ledger.finish_batch(batch_id, LedgerState.IN_DOUBT, http_status=exc.http_status,
                                              error=str(exc)[:1000])  # fmt: skip
             report.counts["in_doubt"] += moved
             log.error("Batch %s (%s, %d accounts) is IN DOUBT: verified by lookup before anything is resent: %s",
                       batch_id, label, len(accounts), exc)  # fmt: skip
             return True
         except HumanBadRequestError as exc:
-            moved = self.ledger.finish_batch(batch_id, LedgerState.FAILED, http_status=exc.status_code,
+            moved = self.ledger.finish_batch(batch_id, LedgerState.FAILED, http_status=exc.http_status,
                                              review=ReviewKind.REJECTED.value,
                                              error=str(exc)[:1000])  # fmt: skip
             report.counts["failed"] += moved

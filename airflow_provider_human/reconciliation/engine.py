@@ -11,23 +11,25 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.client import HumanClient
-from airflow_provider_human.client.errors import (
+from airflow_provider_human.client.feedback import requests_needed
+from airflow_provider_human.client.responses import AccountInfoV2
+from airflow_provider_human.exceptions import (
     HumanBadRequestError,
     HumanError,
     HumanInputError,
-    HumanNonRetryableError,
     HumanNotFoundError,
     HumanResponseError,
+    ReconciliationAbortedError,
+    ReconciliationIncompleteError,
+    ReconciliationNeedsAttentionError,
 )
-from airflow_provider_human.client.feedback import requests_needed
-from airflow_provider_human.client.models import AccountInfoV2
 from airflow_provider_human.reconciliation.ad_state import ADState, IncidentNames, read_ad_state
 from airflow_provider_human.reconciliation.delivery import IN_DOUBT as _IN_DOUBT
 from airflow_provider_human.reconciliation.delivery import Delivery
@@ -52,100 +54,17 @@ from airflow_provider_human.reconciliation.outcomes import (
 )
 from airflow_provider_human.reconciliation.policy import Category, Decision, DecisionPolicy
 from airflow_provider_human.reconciliation.report import MAX_LISTED, ReconciliationReport, interval_truth
+from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.sharding import in_shard
 from airflow_provider_human.reconciliation.sources import OutcomeSource
 from airflow_provider_human.reconciliation.staging import OutcomeStaging
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COMMENT = "Airflow reconciliation of cases closed in [{start}, {end})"
 # Lookup errors that another try cannot fix: counted toward max_lookup_failures.
 _PERMANENT_LOOKUP_ERRORS = (HumanBadRequestError, HumanNotFoundError, HumanInputError, HumanResponseError)
 _VERIFY_ROUNDS = 2  # in-doubt verifications per try before leaving the rest to the next try
 _SHOWN = 20  # items named in an error message; the report file and the ledger hold them all
-
-
-class ReconciliationAbortedError(HumanNonRetryableError):
-    """Too many rows of the export were rejected: nothing was decided or uploaded (not retried)."""
-
-
-class ReconciliationIncompleteError(HumanError):
-    """The interval is not done yet, and another try can finish it (held rows, lookups, in-doubt uploads)."""
-
-
-class ReconciliationNeedsAttentionError(HumanNonRetryableError):
-    """The interval has uploads no rule may finish: rejected by HUMAN, or in doubt with no way to tell."""
-
-
-@dataclass(frozen=True)
-class ReconcileSettings:
-    """Knobs of one run; the DAG's params map onto these.
-
-    :param batch_size: account ids per upload (default: the connection's ``feedback_batch_size``).
-    :param max_reject_ratio: share of rejected rows above which the run fails before deciding anything.
-    :param dry_run: plan and report, upload nothing, write nothing.
-    :param reprocess: decide again the interval's outcomes that were decided but not sent.
-    :param per_case_comments: send each case's own comment (more requests) instead of one per run.
-    :param comment_template: the per-run comment; ``{start}`` and ``{end}`` name the interval.
-    :param lookup_chunk: outcomes looked up, decided and claimed per round (one ledger transaction).
-    :param shard: ``(index, count)``: only accounts whose stable hash falls in this shard.
-    :param max_lookup_failures: tries after which an account whose lookup fails permanently
-        (400, 404, an unreadable answer) is decided as ``skip:lookup_failed``.
-    :param wait_for_others_seconds: how long a run waits for outcomes of its interval held by
-        another live run (or for its own in-doubt uploads to be old enough to verify) before
-        failing for retry.
-    :param verify_after_seconds: an in-doubt upload is looked up no sooner than this after it
-        was sent, so that HUMAN has applied it if it ever will (the pages give no figure).
-    :param clock_skew_seconds: tolerance between the database's clock and HUMAN's incident
-        times when telling a new manual incident from an older one.
-    :param poll_seconds: how often a waiting run looks again.
-    :param v2_incident_names: v2 incident ``attack_type`` names per attack type (``ato``,
-        ``fake_account``); the default is a guess (see docs/api-mapping.md). Other names make
-        the state ``ambiguous``: a person decides.
-    :param fail_on_review: fail the run when items wait for a person (reversals, edited rows,
-        ambiguous states, uploads in doubt or rejected). ``False`` when a review step follows
-        in the DAG: the run then succeeds with the items listed and hands them over.
-    """
-
-    batch_size: int | None = None
-    max_reject_ratio: float = 0.05
-    dry_run: bool = False
-    reprocess: bool = False
-    per_case_comments: bool = False
-    comment_template: str = DEFAULT_COMMENT
-    lookup_chunk: int = 2000
-    days_range: int = 30
-    shard: tuple[int, int] | None = None
-    staging_dir: str | None = None
-    max_lookup_failures: int = 3
-    wait_for_others_seconds: float = 180.0
-    verify_after_seconds: float = 60.0
-    clock_skew_seconds: float = 300.0
-    poll_seconds: float = 2.0
-    v2_incident_names: Mapping[str, Sequence[str]] | None = None
-    fail_on_review: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_reject_ratio, bool) or not 0 <= float(self.max_reject_ratio) <= 1:
-            raise HumanInputError("max_reject_ratio", self.max_reject_ratio, "must be between 0 and 1")
-        if self.batch_size is not None and (isinstance(self.batch_size, bool) or int(self.batch_size) < 1):
-            raise HumanInputError("batch_size", self.batch_size, "must be an integer >= 1")
-        if isinstance(self.max_lookup_failures, bool) or int(self.max_lookup_failures) < 1:
-            raise HumanInputError("max_lookup_failures", self.max_lookup_failures, "must be an integer >= 1")
-        for name in ("wait_for_others_seconds", "verify_after_seconds", "clock_skew_seconds", "poll_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise HumanInputError(name, value, "must be a number of seconds >= 0")
-        if self.shard is not None:
-            index, count = self.shard
-            if not (isinstance(count, int) and count >= 1 and isinstance(index, int) and 0 <= index < count):
-                raise HumanInputError("shard", self.shard, "must be (index, count) with 0 <= index < count")
-        if self.v2_incident_names is not None:
-            IncidentNames(self.v2_incident_names)  # raises HumanInputError naming the bad entry
-        try:
-            self.comment_template.format(start="s", end="e")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise HumanInputError("comment_template", self.comment_template, f"bad placeholder: {exc}") from None
 
 
 @dataclass
@@ -359,8 +278,8 @@ class Reconciler:
                     history = histories.get((outcome.account_id, outcome.attack_type), History())
                     decided = self._decide(outcome, history, infos.get(outcome.account_id), run)
                     if decided is None:
-                        error = errors.get(outcome.account_id) or RuntimeError("not looked up: history changed")
-                        items.append(self._undecided(outcome, error))
+                        error = errors.get(outcome.account_id)
+                        items.append(self._undecided(outcome, str(error) if error else _HISTORY_CHANGED))
                         continue
                     state, decision = decided
                     decisions[_key(outcome)] = decision
@@ -408,9 +327,9 @@ class Reconciler:
         return state, decide_with_state(outcome, state, unmapped, History() if table_only else history, self.policy)
 
     @staticmethod
-    def _undecided(outcome: CaseOutcome, error: Exception) -> tuple[CaseOutcome, LedgerState, dict[str, Any]]:
+    def _undecided(outcome: CaseOutcome, why: str) -> tuple[CaseOutcome, LedgerState, dict[str, Any]]:
         """A fresh outcome whose lookup failed: claimed undecided; this try looks once more, then counts."""
-        return outcome, LedgerState.CLAIMED, {"error": str(error)[:1000]}
+        return outcome, LedgerState.CLAIMED, {"error": why[:1000]}
 
     def _fresh_chunks(
         self, staging: OutcomeStaging, run: _Run
@@ -643,6 +562,8 @@ class Reconciler:
 
 
 _SUPERSEDED = {"decision": Category.SUPERSEDED.value}
+# Another run wrote history for the pair between the unlocked pre-read and the decision: not looked up.
+_HISTORY_CHANGED = "not looked up: the history changed while deciding"
 
 
 def _lookup_skip() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from airflow_provider_human.client.models import FeedbackResult, FeedbackStatus
+from airflow_provider_human.client.builders import FeedbackResult, FeedbackStatus
 from airflow_provider_human.reconciliation.ad_state import ADState
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict
 from airflow_provider_human.reconciliation.policy import Category, Decision, DecisionPolicy, ReviewKind

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -52,6 +52,7 @@ DECISION_COLUMNS = (
 )  # fmt: skip
 _NO_DECISION = dict.fromkeys(DECISION_COLUMNS)
 _OUTCOME_COLUMNS = ("case_id", "account_id", "attack_type", "closed_at", "fingerprint", "verdict", "comment")
+_T = TypeVar("_T")
 _CHUNK = 500  # ids per statement: below every database's bind-parameter limit
 
 
@@ -294,7 +295,7 @@ class Ledger:
     def db_now(self) -> sa.ColumnElement[float]:
         """The database's clock in epoch seconds: every worker's leases are measured on one clock."""
         if self.engine.dialect.name == "postgresql":
-            return sa.func.extract("epoch", sa.func.clock_timestamp())
+            return sa.cast(sa.func.extract("epoch", sa.func.clock_timestamp()), sa.Float)
         return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)")
 
     def clock(self) -> float:
@@ -866,7 +867,8 @@ def _equal(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
     return column.is_(None) if value is None else column == value
 
 
-def _parts(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+def _parts(ids: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """Slices small enough for one ``IN (...)`` (SQLite's bound-parameter limit)."""
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
 

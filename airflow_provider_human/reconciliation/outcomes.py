@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from airflow_provider_human.client.attack_types import AttackType
-from airflow_provider_human.client.errors import HumanInputError
+from airflow_provider_human.exceptions import HumanInputError
 
 
 class Verdict(StrEnum):

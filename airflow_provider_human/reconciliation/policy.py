@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from airflow_provider_human.client.errors import HumanInputError
-from airflow_provider_human.client.models import FeedbackResult, FeedbackStatus
+from airflow_provider_human.client.builders import FeedbackResult, FeedbackStatus
+from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.reconciliation.ad_state import ADState
 from airflow_provider_human.reconciliation.outcomes import Verdict
 

@@ -8,11 +8,12 @@ down in their own counters.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from airflow_provider_human.reports_location import write_text
 
 #: category -> how the report names it, in the order the report shows them.
 COUNTERS: dict[str, str] = {
@@ -193,7 +194,8 @@ class ReconciliationReport:
         return f"# HUMAN reconciliation report\n\n| | |\n|---|---|\n{body}\n"
 
     def write(self, directory: str, try_number: int | None = None) -> list[str]:
-        """Write ``<start>__<owner>[__try<n>].json`` and ``.md`` under ``directory`` (local or object storage).
+        """Write ``<start>__<owner>[__try<n>].json`` and ``.md`` under ``directory`` (a path or URL, see
+        :mod:`~airflow_provider_human.reports_location`); returns where they went.
 
         One pair per try: a retry or a Clear never overwrites what an earlier try reported.
         """
@@ -202,9 +204,7 @@ class ReconciliationReport:
             stem += f"__try{try_number}"
         paths = []
         for suffix, text in (("json", json.dumps(self.as_dict(), indent=2)), ("md", self.as_markdown())):
-            target = f"{directory.rstrip('/')}/{stem}.{suffix}"
-            write_text(target, text)
-            paths.append(target)
+            paths.append(write_text(f"{directory.rstrip('/')}/{stem}.{suffix}", text))
         self.report_paths = paths
         return paths
 
@@ -217,17 +217,3 @@ def _with_reasons(total: int, reasons: Counter[str]) -> str:
 
 def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:150]
-
-
-def write_text(target: str, text: str) -> None:
-    if "://" in target and not target.startswith("file://"):
-        from airflow.sdk import ObjectStoragePath
-
-        path = ObjectStoragePath(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return
-    local = target.removeprefix("file://")
-    os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-    with open(local, "w", encoding="utf-8") as handle:
-        handle.write(text)

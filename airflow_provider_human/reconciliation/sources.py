@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from airflow_provider_human.client.errors import HumanInputError
+from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.reconciliation.outcomes import FIELDS, UNPARSEABLE_ROW_KEY, parse_timestamp
 
 

@@ -27,7 +27,8 @@ from datetime import UTC
 from enum import StrEnum
 
 from airflow_provider_human.client.attack_types import AttackType
-from airflow_provider_human.client.models import AccountInfoV2, FeedbackResult, FeedbackStatus
+from airflow_provider_human.client.builders import FeedbackResult, FeedbackStatus
+from airflow_provider_human.client.responses import AccountInfoV2
 from airflow_provider_human.reconciliation.ad_state import IncidentNames
 
 

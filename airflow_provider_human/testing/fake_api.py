@@ -13,8 +13,8 @@ or in a thread with :class:`FakeHumanAPI` (``with FakeHumanAPI(token="T") as api
 
 Behaviour the vendor pages do not pin down, and what this fake assumes:
 
-- v1 ``attack_types`` arrives as a repeated query parameter (``attack_types=ato&attack_types=fake_account``);
-  ``attack_types[]=...`` and the docs' literal ``attack_types=['ato']`` are accepted too.
+- v1 ``attack_types`` is answered only in the page's own form, a list literal (``attack_types=['ato']``,
+  ``[]`` included); the repeated and ``attack_types[]=`` forms are knobs (``v1_query_forms``), else 400.
 - Bad tokens: v2 answers 403 (its page lists 403), v1 and feedback 401, identity 401 ``bad_authtoken``.
 - Feedback for an account HUMAN has never seen creates it. ``resolved`` with ``no_attack`` or
   ``resolved`` closes the account's Pending incidents of that type; ``manually_identified``
@@ -98,6 +98,9 @@ class FakeConfig:
     lookup_status: dict[str, int] | None = None
     # v2 incident names per attack type; incidents seeded with any other type are shown under their own name.
     v2_incident_names: dict[str, str] | None = None
+    # v1 attack_types forms answered; others get the page's 400. The page shows only a list literal
+    # (``attack_types=['ato']``); "repeated" (attack_types=ato&...) and "brackets" (attack_types[]=ato) are guesses.
+    v1_query_forms: list[str] = field(default_factory=lambda: ["list_literal"])
     seed: int | None = None
 
     def update(self, values: dict[str, Any]) -> None:
@@ -469,16 +472,21 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def _handle_v1(self, account_id: str, query: dict[str, list[str]], body: Any, config: FakeConfig):
         requested: list[str] = []
+        forms = set(config.v1_query_forms)
         for key in ("attack_types", "attack_types[]"):
             for value in query.get(key, []):
-                if value.startswith("["):
-                    try:
+                if value.startswith("[") and key == "attack_types" and "list_literal" in forms:
+                    try:  # Python's and JSON's list spellings both parse as a literal
                         parsed = ast.literal_eval(value)
                     except (ValueError, SyntaxError):
-                        parsed = [value]
+                        parsed = None
+                    if not isinstance(parsed, list):
+                        return 400, {"result": False, "content": "Invalid value: attack_types"}
                     requested.extend(str(v) for v in parsed)
-                else:
+                elif ("repeated" if key == "attack_types" else "brackets") in forms:
                     requested.append(value)
+                else:
+                    return 400, {"result": False, "content": "Invalid value: attack_types.0"}
         for index, value in enumerate(requested):
             if value not in ATTACK_TYPES:
                 return 400, {"result": False, "content": f"Invalid value: attack_types.{index}"}

@@ -12,8 +12,10 @@ import pytest
 from airflow_provider_human import __version__
 from airflow_provider_human.client import (
     AttackType,
+    ClientSettings,
     HumanAuthError,
     HumanBadRequestError,
+    HumanConfigError,
     HumanConnectionError,
     HumanFeedbackInDoubtError,
     HumanInputError,
@@ -45,8 +47,46 @@ def test_v1_and_v2_lookups_parse(client, fake_api):
     assert v2.pending_attack_types() == {AttackType.ATO}
     assert client.get_account_info_v2("nobody").exists is False
     requests = fake_api.requests()
-    assert requests[0]["query"] == {"attack_types": ["ato"]}
+    assert requests[0]["query"] == {"attack_types": ["['ato']"]}  # the vendor page's own spelling
     assert requests[2]["query"] == {"days_range": ["7"]}
+
+
+@pytest.mark.parametrize(
+    ("encoding", "attack_types", "query"),
+    [
+        ("python_list", ["ato", "fa"], {"attack_types": ["['ato', 'fake_account']"]}),
+        ("python_list", [], {"attack_types": ["[]"]}),  # a documented value, not "absent"
+        ("json", ["fake_account"], {"attack_types": ['["fake_account"]']}),
+        ("json", [], {"attack_types": ["[]"]}),
+        ("repeated", ["ato", "fa"], {"attack_types": ["ato", "fake_account"]}),
+        ("python_list", None, {}),
+    ],
+)
+def test_v1_attack_types_go_in_the_connections_encoding(make_client, fake_api, encoding, attack_types, query):
+    fake_api.configure(v1_query_forms=["list_literal", "repeated"])
+    _seed(fake_api)
+    client = make_client(v1_attack_types_encoding=encoding)
+    client.get_account_info("acct-1", attack_types=attack_types)
+    assert fake_api.requests()[-1]["query"] == query
+
+
+def test_an_empty_list_cannot_be_sent_repeated_and_nothing_is_sent(make_client, fake_api):
+    client = make_client(v1_attack_types_encoding="repeated")
+    with pytest.raises(HumanInputError, match=r"attack_types=\[\].*v1_attack_types_encoding='repeated'"):
+        list(client.iter_account_info(["a", "b"], api_version=1, attack_types=[]))
+    assert fake_api.requests() == []
+
+
+def test_the_fake_answers_only_the_documented_v1_form_unless_told(make_client, fake_api):
+    """A strict fake: the repeated form is a guess the vendor page does not show."""
+    with pytest.raises(HumanBadRequestError, match=r"attack_types\.0"):
+        make_client(v1_attack_types_encoding="repeated").get_account_info("acct-1", attack_types=["ato"])
+    assert make_client().get_account_info("acct-1", attack_types=["ato"]).account_id == "acct-1"
+
+
+def test_an_unknown_v1_encoding_is_a_config_error():
+    with pytest.raises(HumanConfigError, match="v1_attack_types_encoding='csv'"):
+        ClientSettings(token="t", v1_attack_types_encoding="csv")
 
 
 def test_every_request_carries_bearer_user_agent_and_json(client, fake_api):
@@ -157,9 +197,9 @@ def test_429_persisting_raises_rate_limit_error_after_max_retries(make_client, f
     client.get_account_info_v2("a")
     with pytest.raises(HumanRateLimitError) as err:
         client.get_account_info_v2("b")
-    assert err.value.status_code == 429 and sleeps.calls[0] == 7 and max(sleeps.calls) == pytest.approx(7, abs=0.05)
+    assert err.value.http_status == 429 and sleeps.calls[0] == 7 and max(sleeps.calls) == pytest.approx(7, abs=0.05)
     assert len(fake_api.requests()) == 4
-    assert client.rate_limiter.current_rate < client.settings.requests_per_second
+    assert client.transport.rate_limiter.current_rate < client.settings.requests_per_second
 
 
 @pytest.mark.parametrize("kind", ["v2", "v1", "feedback"])
@@ -173,7 +213,7 @@ def test_bad_token_raises_auth_error_without_retrying(make_client, fake_api, kin
     }[kind]
     with pytest.raises(HumanAuthError) as err:
         call()
-    assert err.value.status_code in (401, 403)
+    assert err.value.http_status in (401, 403)
     assert len(fake_api.requests()) == 1
     assert "wrong-token-1234" not in str(err.value) + repr(err.value) + caplog.text
 
@@ -195,7 +235,7 @@ def test_feedback_post_5xx_after_the_body_is_in_doubt_and_not_resent(client, fak
     with pytest.raises(HumanFeedbackInDoubtError) as err:
         client.upload_feedback(["a", "b"], attack_type="fa", status="resolved", result="manually_identified")
     assert len(fake_api.requests("feedback")) == 1
-    assert err.value.batch.account_ids == ("a", "b") and err.value.status_code == status
+    assert err.value.batch.account_ids == ("a", "b") and err.value.http_status == status
 
 
 def test_feedback_connection_reset_mid_response_is_in_doubt(client, fake_api):
@@ -244,7 +284,7 @@ def test_connection_refused_is_retried_even_for_feedback(make_client, caplog):
 def test_not_found_and_bad_request_errors_carry_status_message_method_path(client, fake_api):
     with pytest.raises(HumanNotFoundError) as err:
         client.update_identity("ghost", metadata={"k": "v"})
-    assert (err.value.status_code, err.value.method, err.value.path) == (404, "PUT", "/api/v1/identity/ghost")
+    assert (err.value.http_status, err.value.method, err.value.path) == (404, "PUT", "/api/v1/identity/ghost")
     assert "not_found" in err.value.api_message
     fake_api.configure(max_batch_size=2)
     with pytest.raises(HumanBadRequestError) as bad:
@@ -335,9 +375,9 @@ def test_check_connection_tells_refused_token_from_unreachable_and_tls(make_clie
 
 def test_one_pooled_session_sized_for_the_workers(make_client):
     client = make_client(max_workers=24)
-    adapter = client.session.get_adapter("https://console.humansecurity.com")
+    adapter = client.transport.session.get_adapter("https://console.humansecurity.com")
     assert adapter._pool_maxsize >= 24
-    assert client.settings.token not in repr(client.session.auth) + repr(client) + repr(client.settings)
+    assert client.settings.token not in repr(client.transport.session.auth) + repr(client) + repr(client.settings)
 
 
 def test_token_never_in_logs_or_errors_even_when_the_server_echoes_it(make_client, fake_api, caplog):
@@ -353,7 +393,7 @@ def test_token_never_in_logs_or_errors_even_when_the_server_echoes_it(make_clien
             errors.append(f"{exc!s} {exc!r}")
     assert len(errors) == 2
     assert TOKEN not in caplog.text + "".join(errors)
-    assert client.scrub(f"echo {TOKEN}") == "echo ***"
+    assert client.transport.scrub(f"echo {TOKEN}") == "echo ***"
 
 
 def test_identity_put_retries_500_because_it_is_idempotent(client, fake_api):
@@ -366,10 +406,13 @@ def test_identity_put_retries_500_because_it_is_idempotent(client, fake_api):
 
 def test_session_settings_tls_proxy_and_timeouts(make_client):
     default = make_client()
-    assert default.session.verify is True and default.session.proxies == {}
+    assert default.transport.session.verify is True and default.transport.session.proxies == {}
     custom = make_client(verify_ssl=False, proxy="http://proxy.internal:3128")
-    assert custom.session.verify is False
-    assert custom.session.proxies == {"http": "http://proxy.internal:3128", "https": "http://proxy.internal:3128"}
+    assert custom.transport.session.verify is False
+    assert custom.transport.session.proxies == {
+        "http": "http://proxy.internal:3128",
+        "https": "http://proxy.internal:3128",
+    }
 
 
 def test_identity_errors_are_classified_by_their_code_whatever_the_status(client, fake_api):
@@ -381,7 +424,7 @@ def test_identity_errors_are_classified_by_their_code_whatever_the_status(client
                        override_body={"status": "error", "code": "invalid_value", "message": "Bad email"})  # fmt: skip
     with pytest.raises(HumanBadRequestError) as caught:
         client.update_identity("i0", metadata={"k": "v"})
-    assert caught.value.api_message == "invalid_value: Bad email" and caught.value.status_code == 200
+    assert caught.value.api_message == "invalid_value: Bad email" and caught.value.http_status == 200
     # bad_authtoken answered with 400: the token is wrong for every identity, so the bulk loop stops
     fake_api.configure(override_status=400,
                        override_body={"status": "error", "code": "bad_authtoken", "message": "Invalid token"})  # fmt: skip

@@ -30,7 +30,7 @@ def test_an_error_after_the_upload_was_applied_is_in_doubt_and_never_resent(clie
     fake_api.configure(after_apply="status", after_apply_status=status)
     with pytest.raises(HumanFeedbackInDoubtError) as err:
         send(client)
-    assert err.value.status_code == status
+    assert err.value.http_status == status
     assert len(fake_api.requests("feedback")) == 1
     assert len(fake_api.effects()) == 1  # applied once, and the client knows it may have been
 
@@ -76,7 +76,7 @@ def test_a_token_with_control_characters_is_refused_without_echoing_it(token):
 
 def test_no_http_stack_error_carries_the_authorization_header(make_client, token):
     client = make_client()
-    client.session.auth._token = token + "\nX-Evil: 1"  # as if a bad value slipped past the settings
+    client.transport.session.auth._token = token + "\nX-Evil: 1"  # as if a bad value slipped past the settings
     with pytest.raises(HumanConfigError) as err:
         client.get_account_info_v2("a")
     assert token not in str(err.value) and err.value.__cause__ is None and err.value.__suppress_context__

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_human.client import AccountInfoV1, AccountInfoV2, AttackType, HumanInputError, HumanResponseError
-from airflow_provider_human.client.models import (
-    FeedbackGroupKey,
-    FeedbackResult,
-    FeedbackStatus,
-    IdentityDetails,
-    IdentityUpdate,
-    parse_response,
-)
+from airflow_provider_human.client.builders import FeedbackGroupKey, FeedbackResult, FeedbackStatus, IdentityUpdate
+from airflow_provider_human.client.responses import IdentityDetails, parse_response
 
 # Verbatim from ../shared/seeds/001 (v2) and 002 (v1), 004 (identity).
 V2_EXAMPLE = {

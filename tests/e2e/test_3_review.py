@@ -4,12 +4,14 @@ API, then in the browser on the Required Actions page, and the ledger shows the 
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
 from tests.e2e.conftest import DAG_ID
 
 pytestmark = pytest.mark.e2e
+_SCHEDULER_CATCH_UP_SECONDS = 5  # see _as_a_person_would
 
 # Days no other end-to-end test touches. A reversal: fraud confirmed (an incident is opened),
 # then the same account's next case says legitimate. The API cannot take feedback back.
@@ -63,6 +65,20 @@ def _review_waits(stack, day: str) -> dict | None:
     return run if ti.get("state") == "awaiting_input" else None
 
 
+def _as_a_person_would(stack, what: str, day: str) -> dict:
+    """The run whose review waits, once it has waited a few seconds.
+
+    An answer in the very second the task deferred races Airflow 3.3's scheduler: when the
+    resumed try is queued before the scheduler has processed the executor's "success" event
+    of the deferring process, the scheduler takes that event for the new try, sets it
+    ``up_for_retry`` ("state mismatch" in the audit log), and the worker is refused ("TI was
+    not in a state where it could be marked as running"). A person never answers that fast.
+    """
+    run = stack.wait_for(what, lambda: _review_waits(stack, day), timeout=300)
+    time.sleep(_SCHEDULER_CATCH_UP_SECONDS)
+    return run
+
+
 def _run_state(stack, day: str) -> str | None:
     state = _run_of(stack, day)["state"]
     return state if state in ("success", "failed") else None
@@ -75,8 +91,7 @@ def test_a_reversal_opens_the_review_and_a_rest_answer_is_written_to_the_ledger(
     _add_cases(case_db, e2e_fake_api)
     _backfill(stack, "2026-11-17", "2026-11-18")
     assert stack.wait_for("day 1 to succeed", lambda: _run_state(stack, "2026-11-17"), timeout=300) == "success"
-    run = stack.wait_for("the review of day 2 to wait for a person", lambda: _review_waits(stack, "2026-11-18"),
-                         timeout=300)  # fmt: skip
+    run = _as_a_person_would(stack, "the review of day 2 to wait for a person", "2026-11-18")
     path = f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1/hitlDetails"
     detail = stack.rest("GET", path)
     assert detail["options"] == ["Resend", "Mark as applied", "Leave for later"] and detail["defaults"] == [
@@ -100,8 +115,7 @@ def test_the_required_actions_page_answers_resend_in_the_browser(
 ):
     stack = airflow_stack
     _backfill(stack, "2026-11-19", "2026-11-19")
-    run = stack.wait_for("the review of day 3 to wait for a person", lambda: _review_waits(stack, "2026-11-19"),
-                         timeout=300)  # fmt: skip
+    run = _as_a_person_would(stack, "the review of day 3 to wait for a person", "2026-11-19")
     page.goto(f"{stack.base_url}/dags/{DAG_ID}/runs/{run['dag_run_id']}/tasks/review/required_actions")
     page.get_by_text("for a person to review").first.wait_for()
     page.get_by_text("rev-2b").first.wait_for()

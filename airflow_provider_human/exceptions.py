@@ -1,14 +1,15 @@
-"""Exceptions raised by the HUMAN client.
+"""Every exception this provider raises on purpose, in one module that imports nothing of ours.
 
 Every error keeps what a caller needs to act on it (status code, the API's own message,
 method and path) and never the token. When Airflow is installed the root class is an
-``AirflowException`` so tasks treat these as Airflow errors; the client itself runs
-without Airflow (this is its only touchpoint, and it is optional).
+``AirflowException`` so tasks treat these as Airflow errors, and the errors that another
+try cannot fix are ``AirflowFailException``s (no retries); the client itself runs without
+Airflow (this is its only touchpoint, and it is optional). docs/errors.md lists them all.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:  # pragma: no cover - exercised by the "client without Airflow" test in a subprocess
     from airflow.sdk.exceptions import AirflowException as _Base
@@ -16,9 +17,6 @@ try:  # pragma: no cover - exercised by the "client without Airflow" test in a s
 except ImportError:  # pragma: no cover
     _Base = Exception  # type: ignore[assignment,misc]
     _NoRetry = Exception  # type: ignore[assignment,misc]
-
-if TYPE_CHECKING:
-    from airflow_provider_human.client.models import FeedbackRequest
 
 
 class HumanError(_Base):  # type: ignore[misc,valid-type]
@@ -50,7 +48,8 @@ class HumanAPIError(HumanError):
     """An HTTP exchange with HUMAN failed.
 
     :param message: what went wrong, in words.
-    :param status_code: the HTTP status, or ``None`` when no response arrived.
+    :param http_status: HUMAN's HTTP status, or ``None`` when no response arrived (not
+        ``status_code``: ``AirflowException`` uses that name for what Airflow's own API answers).
     :param api_message: the API's own error text, when it sent one.
     :param method: the HTTP method of the failed request.
     :param path: the URL path requested (never carries the token).
@@ -60,12 +59,12 @@ class HumanAPIError(HumanError):
         self,
         message: str,
         *,
-        status_code: int | None = None,
+        http_status: int | None = None,
         api_message: str | None = None,
         method: str | None = None,
         path: str | None = None,
     ) -> None:
-        self.status_code = status_code
+        self.http_status = http_status
         self.api_message = api_message
         self.method = method
         self.path = path
@@ -77,8 +76,8 @@ class HumanAPIError(HumanError):
         where = " ".join(p for p in (self.method, self.path) if p)
         if where:
             parts.append(f"request: {where}")
-        if self.status_code is not None:
-            parts.append(f"status: {self.status_code}")
+        if self.http_status is not None:
+            parts.append(f"status: {self.http_status}")
         if self.api_message:
             parts.append(f"API said: {self.api_message}")
         return " | ".join(parts)
@@ -124,9 +123,29 @@ class HumanFeedbackInDoubtError(HumanInDoubtError):
     the caller can verify (for example by looking the accounts up) before resending.
     """
 
-    def __init__(self, message: str, *, batch: FeedbackRequest, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, batch: Any, **kwargs: Any) -> None:  # a FeedbackRequest
         self.batch = batch
         super().__init__(message, **kwargs)
+
+
+class HumanLookupFailedError(HumanError):
+    """Some account lookups failed; the successful ones were still written out (retried by Airflow)."""
+
+
+class HumanIdentityUpdateFailedError(HumanError):
+    """Some identity updates failed; the others were applied (retried by Airflow)."""
+
+
+class ReconciliationAbortedError(HumanNonRetryableError):
+    """Too many rows of the export were rejected: nothing was decided or uploaded (not retried)."""
+
+
+class ReconciliationIncompleteError(HumanError):
+    """The interval is not done yet, and another try can finish it (held rows, lookups, in-doubt uploads)."""
+
+
+class ReconciliationNeedsAttentionError(HumanNonRetryableError):
+    """The interval has items no rule may finish (reversals, uploads in doubt with no way to tell): a person decides."""
 
 
 def error_for_identity_code(code: object) -> type[HumanAPIError] | None:

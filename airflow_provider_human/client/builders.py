@@ -1,8 +1,7 @@
-"""Typed request and response shapes of the four HUMAN endpoints.
+"""Request builders: the one place where input for a HUMAN endpoint is converted and validated.
 
-Responses are tolerant: unknown fields are kept, missing optional fields default, and a
-body that does not fit raises :class:`HumanResponseError` naming the field. Requests are
-validated up front so that nothing invalid is ever sent.
+Every builder refuses bad input with a :class:`HumanInputError` naming the field and the
+value, before any request is sent; what it returns can only be sent as it is.
 """
 
 from __future__ import annotations
@@ -10,16 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from urllib.parse import quote
 
 from airflow_provider_human.client.attack_types import AttackType
-from airflow_provider_human.client.errors import HumanError, HumanInputError, HumanResponseError
-
-# ---------------------------------------------------------------- enums
+from airflow_provider_human.client.coerce import to_int
+from airflow_provider_human.exceptions import HumanInputError
 
 
 class FeedbackStatus(StrEnum):
@@ -38,179 +34,13 @@ class FeedbackResult(StrEnum):
     MANUALLY_IDENTIFIED = "manually_identified"
 
     @property
-    def meaning(self) -> str:
-        return _RESULT_MEANING[self]
-
-    @property
     def creates_incident(self) -> bool:
         """True for the false-negative results, which open a new incident each time they are sent."""
         return self in (FeedbackResult.MANUALLY_IDENTIFIED, FeedbackResult.MANUALLY_IDENTIFIED_AND_RESOLVED)
 
 
-_RESULT_MEANING = {
-    FeedbackResult.NO_ATTACK: "false positive",
-    FeedbackResult.RESOLVED: "true positive",
-    FeedbackResult.MANUALLY_IDENTIFIED_AND_RESOLVED: "false negative (Resolved tab)",
-    FeedbackResult.MANUALLY_IDENTIFIED: "false negative (Pending tab)",
-}
-
-
-class IdentityStatus(StrEnum):
-    EXTANT = "extant"
-    DELETED = "deleted"
-
-
 class FactorType(StrEnum):
     EMAIL = "email"
-
-
-class IdentityErrorCode(StrEnum):
-    """``code`` of the identity service's error body."""
-
-    BAD_REQUEST = "bad_request"
-    BAD_AUTHTOKEN = "bad_authtoken"
-    NOT_AUTHENTICATED = "not_authenticated"
-    NOT_PERMITTED = "not_permitted"
-    NOT_IMPLEMENTED = "not_implemented"
-    UNKNOWN = "unknown"
-    NOT_FOUND = "not_found"
-    UNEXPECTED_REF_TYPE = "unexpected_ref_type"
-    UNEXPECTED = "unexpected"
-    INVALID_ACTION = "invalid_action"
-    INVALID_VALUE = "invalid_value"
-    REQUIRED_VALUE = "required_value"
-
-
-# ---------------------------------------------------------------- responses
-
-
-class _Response(BaseModel):
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
-
-
-class AccountInfoV1(_Response):
-    """``GET /api/v1/account_defender/account/{account_id}``."""
-
-    account_id: str
-    is_under_attack: bool = False
-    risk_score: int | None = Field(default=None, ge=0, le=100)
-    is_manually_created: bool = False
-
-
-class IncidentAdditional(_Response):
-    account_age: float | None = None
-    asn: str | None = None
-    city: str | None = None
-    country: str | None = None
-    device_fingerprint: str | None = None
-    email: str | None = None
-    ip: str | None = None
-    path: str | None = None
-    user_agent: str | None = None
-    vid: str | None = None
-
-
-class ActiveIncident(_Response):
-    attack_type: str
-    event_type: str | None = None
-    risk_score: float | None = None
-    is_manually_created: bool = False
-    incident_creation: datetime | None = None
-    additional: IncidentAdditional | None = None
-
-    @property
-    def attack(self) -> AttackType | None:
-        """The incident's attack type, or ``None`` if HUMAN reports one this provider does not know."""
-        return AttackType.from_v2_incident(self.attack_type)
-
-
-class AggregativeData(_Response):
-    trigger_categories: list[str] = Field(default_factory=list)
-    sensitive_transactions: list[str] = Field(default_factory=list)
-
-
-class AccountInfoV2(_Response):
-    """``GET /api/v2/account_defender/account/{account_id}``; holds personal data (email, IP, city)."""
-
-    account_id: str
-    exists: bool
-    is_under_attack: bool = False
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
-    email: str | None = None
-    registration_date: datetime | None = None
-    active_incidents: list[ActiveIncident] = Field(default_factory=list)
-    aggregative_data: AggregativeData | None = None
-
-    def pending_attack_types(self) -> set[AttackType]:
-        """Attack types with a Pending incident (the v2 ``active_incidents``)."""
-        return {i.attack for i in self.active_incidents if i.attack is not None}
-
-
-class InteractionDetails(_Response):
-    asn: int | None = None
-    at: float | None = None
-    city: str | None = None
-    country_code: str | None = None
-    ja4_fingerprint: str | None = None
-    lat_long: list[float] | None = None
-    region_code: str | None = None
-    remote_ip: str | None = None
-    timezone: str | None = None
-    user_agent: str | None = None
-
-
-class IdentityFactorDetails(_Response):
-    identifier: bool | None = None
-    name: str | None = None
-    nid: str | None = None
-    persistent: bool | None = None
-    type: str | None = None
-    value: str | None = None
-
-
-class IdentityDetails(_Response):
-    """``details`` of a successful ``PUT /api/v1/identity/{identity_id}``."""
-
-    id: str
-    account_id: str | None = None
-    domain_id: str | None = None
-    pool_id: str | None = None
-    status: str | None = None
-    title: str | None = None
-    type: str | None = None
-    claims: dict[str, str] = Field(default_factory=dict)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    factors: list[IdentityFactorDetails] = Field(default_factory=list)
-    vid: str | None = None
-    first_seen: InteractionDetails | None = None
-    last_seen: InteractionDetails | None = None
-
-
-class IdentityErrorBody(_Response):
-    status: str = "error"
-    code: str | None = None
-    message: str | None = None
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def parse_response(model: type[_M], body: Any, *, method: str, path: str) -> _M:
-    """Validate a 2xx body, turning pydantic's error into one that names the field."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<body>"
-        raise HumanResponseError(
-            f"{model.__name__} response does not match the documented shape: field {where!r}: {first['msg']}",
-            method=method,
-            path=path,
-        ) from None
-
-
-# ---------------------------------------------------------------- requests
 
 
 @dataclass(frozen=True)
@@ -353,60 +183,6 @@ class IdentityUpdate:
         return body
 
 
-# ---------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class AccountLookupResult:
-    """One account's outcome in :meth:`HumanClient.iter_account_info`: the info or the error."""
-
-    account_id: str
-    info: AccountInfoV1 | AccountInfoV2 | None = None
-    error: HumanError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass(frozen=True)
-class FeedbackBatchResult:
-    batch_number: int
-    attack_type: AttackType
-    status: FeedbackStatus
-    result: FeedbackResult | None
-    account_count: int
-    status_code: int
-
-
-@dataclass
-class FeedbackUploadResult:
-    """What :meth:`HumanClient.upload_feedback` sent: one entry per batch (request)."""
-
-    batches: list[FeedbackBatchResult] = field(default_factory=list)
-    accounts_submitted: int = 0
-    duplicates_dropped: int = 0
-
-    @property
-    def requests(self) -> int:
-        return len(self.batches)
-
-    @property
-    def accounts_sent(self) -> int:
-        return sum(b.account_count for b in self.batches)
-
-
-@dataclass(frozen=True)
-class IdentityUpdateResult:
-    identity_id: str
-    details: IdentityDetails | None = None
-    error: HumanError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
 _E = TypeVar("_E", bound=Enum)
 
 
@@ -419,3 +195,65 @@ def _parse_enum(enum: type[_E], value: object, field: str) -> _E:
         except ValueError:
             pass
     raise HumanInputError(field, value, f"must be one of {[m.value for m in enum]}")
+
+
+IDENTITY_UPDATE_KEYS = frozenset({"identity_id", "factors", "metadata"})
+
+
+def identity_updates(items: Iterable[object], field: str = "updates") -> list[IdentityUpdate]:
+    """Every bulk identity update built and checked, before the first request; errors say which item."""
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+        raise HumanInputError(field, items, "must be a list of objects {identity_id, factors, metadata}")
+    return [identity_update(item, f"{field}[{index}]") for index, item in enumerate(items)]
+
+
+def identity_update(item: object, where: str = "updates[]") -> IdentityUpdate:
+    """One bulk item (an :class:`IdentityUpdate` already built, or a mapping) as an :class:`IdentityUpdate`."""
+    if isinstance(item, IdentityUpdate):
+        return item
+    if not isinstance(item, Mapping):
+        raise HumanInputError(where, item, "must be an object {identity_id, factors, metadata}")
+    unknown = sorted(set(item) - IDENTITY_UPDATE_KEYS)
+    if unknown:
+        raise HumanInputError(f"{where}.{unknown[0]}", item[unknown[0]], "is not a known key")
+    try:
+        return IdentityUpdate.build(item.get("identity_id"), item.get("factors"), item.get("metadata"))
+    except HumanInputError as exc:
+        raise HumanInputError(f"{where}.{exc.field}", exc.value, exc.problem) from None
+
+
+def account_ids(values: Iterable[object], field: str = "account_ids") -> tuple[list[str], int]:
+    """Every id checked and repeats dropped (order kept); returns (unique ids, how many came in)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise HumanInputError(field, values, "must be a list of account ids")
+    unique: dict[str, None] = {}
+    count = 0
+    for index, raw in enumerate(values):
+        unique[validate_account_id(raw, f"{field}[{index}]")] = None
+        count += 1
+    return list(unique), count
+
+
+def days_range(value: object) -> int:
+    """The v2 lookup's window in days."""
+    return to_int(value, "days_range")
+
+
+def v1_attack_types(values: Iterable[object] | object | None) -> list[AttackType] | None:
+    """The v1 lookup's ``attack_types`` filter: ``None`` (absent), or a list, possibly empty (``[]``)."""
+    if values is None:
+        return None
+    if isinstance(values, str | AttackType):
+        values = [values]
+    if not isinstance(values, Iterable):
+        raise HumanInputError("attack_types", values, "must be a list of attack types")
+    return [AttackType.parse(a, "attack_types") for a in values]
+
+
+def path_segment(value: str, field: str = "account_id") -> str:
+    """Percent-encode an id as exactly one path segment (``/ ? #`` and ``%`` included).
+
+    ``.`` and ``..`` are refused: they are dot-segments, which URL normalisation removes
+    (``requests`` itself turns ``%2E`` back into ``.``), so no encoding reaches HUMAN intact.
+    """
+    return quote(refuse_dot_segment(value, field), safe="")
