@@ -68,10 +68,17 @@ def read_ad_state(
     if not info.exists:
         return ADState.UNKNOWN, []
     names = names or IncidentNames()
-    mapped = [names.attack_of(i) for i in info.active_incidents]
-    unmapped = names.unmapped(info.active_incidents)
+    mapped: set[AttackType] = set()
+    unknown: set[str] = set()
+    for incident in info.active_incidents:  # one pass: a day reads this for every outcome
+        attack = names.attack_of(incident)
+        if attack is None:
+            unknown.add(incident.attack_type)
+        else:
+            mapped.add(attack)
+    unmapped = sorted(unknown)
     if attack_type in mapped:
         return ADState.PENDING, unmapped
-    if unmapped or (info.is_under_attack and not any(mapped)):
+    if unmapped or (info.is_under_attack and not mapped):
         return ADState.AMBIGUOUS, unmapped
     return ADState.NONE, []

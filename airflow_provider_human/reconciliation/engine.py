@@ -94,6 +94,8 @@ class _Run:
     report: ReconciliationReport
     examples: dict[str, str] = field(default_factory=dict)  # one detail per reject reason
     decide_tried: set[int] = field(default_factory=set)  # claimed rows this try has looked up again
+    # (ad state, decision, comment) -> ledger columns: most of a day's rows share a few (built once each)
+    columns: dict[tuple[Any, ...], tuple[LedgerState, dict[str, Any]]] = field(default_factory=dict)
     verify_rounds: int = 0  # rounds of in-doubt verification in this try (bounded: see _settle)
 
     @property
@@ -365,7 +367,16 @@ class Reconciler:
     def _columns(
         self, comment: str | None, state: ADState | None, decision: Decision, run: _Run
     ) -> tuple[LedgerState, dict[str, Any]]:
-        """(ledger state, decision columns) for one decided outcome."""
+        """(ledger state, decision columns) for one decided outcome; equal inputs share one dict (read-only)."""
+        key = (state, decision, comment if self.settings.per_case_comments else None)
+        cached = run.columns.get(key)
+        if cached is None:
+            cached = run.columns[key] = self._build_columns(comment, state, decision, run)
+        return cached
+
+    def _build_columns(
+        self, comment: str | None, state: ADState | None, decision: Decision, run: _Run
+    ) -> tuple[LedgerState, dict[str, Any]]:
         if decision.review is not None:
             new_state = LedgerState.NEEDS_REVIEW
         else:
@@ -597,11 +608,12 @@ def _key(outcome: CaseOutcome) -> tuple[str, ...]:
 
 def _upload_group(item: tuple[CaseOutcome, LedgerState, dict[str, Any] | None]) -> tuple[str, ...]:
     """The order rows are claimed in: by state, then by upload group (what one batch holds)."""
-    _, state, columns = item
+    outcome, state, columns = item
     if not columns:
-        return (state,)
-    group = ("attack", "feedback_status", "feedback_result", "feedback_comment")
-    return (state, item[0].attack_type, *(str(columns.get(k) or "") for k in group[1:]))
+        return (state._value_,)
+    get = columns.get
+    return (state._value_, outcome.attack_type._value_, get("feedback_status") or "", get("feedback_result") or "",
+            get("feedback_comment") or "")  # fmt: skip
 
 
 def _recorded(outcome: CaseOutcome, histories: dict[tuple[str, str], History]) -> bool:

@@ -107,6 +107,11 @@ class LedgerRow:
     lookup_failures: int
 
 
+def review_kind(review: str | None, state: str) -> str:
+    """Why a row waits for a person: its decision's review kind, else what its upload's answer left."""
+    return review or ("rejected" if state == LedgerState.FAILED else "in_doubt")
+
+
 @dataclass(frozen=True)
 class OpenRow:
     """A row of an interval that is not done, with who holds it and until when (database clock)."""
@@ -126,7 +131,7 @@ class OpenRow:
     @property
     def kind(self) -> str:
         """Why it waits for a person (for rows in NEEDS_A_PERSON)."""
-        return self.review or ("rejected" if self.state is LedgerState.FAILED else "in_doubt")
+        return review_kind(self.review, self.state)
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ class ReviewItem:
 
     @property
     def kind(self) -> str:
-        return self.review or ("rejected" if self.state == LedgerState.FAILED.value else "in_doubt")
+        return review_kind(self.review, self.state)
 
     @property
     def upload(self) -> str:
@@ -424,8 +429,14 @@ class Ledger:
         defaults = tuple(shared.values())
         pick_shared = operator.itemgetter(*shared)  # a row's decision columns over the defaults, in C
         rows = []
+        tails: dict[int, tuple[Any, ...]] = {}  # by the columns dict's id: callers share one dict per decision
         for o, state, columns in outcomes:
-            tail = pick_shared({**shared, **columns}) if columns else defaults
+            if columns:
+                tail = tails.get(id(columns))
+                if tail is None:
+                    tail = tails[id(columns)] = pick_shared({**shared, **columns})
+            else:
+                tail = defaults
             # ``_value_``: the enums' plain strings without Enum's slow ``value`` property
             rows.append([o.case_id, o.account_id, o.attack_type._value_, o.closed_at_key, o.fingerprint,
                          o.verdict._value_, o.comment, state._value_, *tail])  # fmt: skip

@@ -70,17 +70,15 @@ class CaseOutcome:
     ) -> CaseOutcome:
         """An outcome this run already validated and keyed (the staging table): nothing is computed again."""
         outcome = object.__new__(cls)
-        for name, value in (
-            ("case_id", case_id),
-            ("account_id", account_id),
-            ("attack_type", attack_type),
-            ("verdict", verdict),
-            ("closed_at", datetime.fromisoformat(closed_at_key)),
-            ("comment", comment),
-            ("closed_at_key", closed_at_key),
-            ("fingerprint", fingerprint),
-        ):
-            object.__setattr__(outcome, name, value)
+        put = object.__setattr__  # frozen: the dataclass's own __init__ does the same
+        put(outcome, "case_id", case_id)
+        put(outcome, "account_id", account_id)
+        put(outcome, "attack_type", attack_type)
+        put(outcome, "verdict", verdict)
+        put(outcome, "closed_at", datetime.fromisoformat(closed_at_key))
+        put(outcome, "comment", comment)
+        put(outcome, "closed_at_key", closed_at_key)
+        put(outcome, "fingerprint", fingerprint)
         return outcome
 
 
@@ -105,7 +103,7 @@ class Rejected:
 
 def format_utc(moment: datetime) -> str:
     """Fixed-width UTC ISO 8601 with microseconds and ``Z`` (isoformat: several times faster than strftime)."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(value: Any) -> datetime | None:
