@@ -82,7 +82,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 # Airflow 3.3.2's row "Test Connection" sends port 0 for an empty Port and the API answers a bare
 # "Bad Request" (apache/airflow#73298); only a stored port avoids it, so the empty field says so.
 # Not hidden: a hidden Port is always stored empty. docs/connection.md#testing-the-connection
-PORT_PLACEHOLDER = "Fill in 443: Airflow 3.3's Test button needs a port"
+PORT_PLACEHOLDER = "Fill in 443: Airflow 3.3.2's Test button needs a port"
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -31,7 +31,7 @@ def default_reports_dir() -> str:
 def reports_base(explicit: str | None = None) -> str:
     """The operator's ``reports_dir``, else ``[human] reports_dir``, else :func:`default_reports_dir`."""
     for value in (explicit, _configured()):
-        if value not in (None, ""):
+        if value is not None and str(value).strip():
             return _checked(str(value).strip())
     return default_reports_dir()
 

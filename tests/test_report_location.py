@@ -172,3 +172,12 @@ def test_a_location_with_a_password_is_refused_before_any_request(env, fake_api,
     with pytest.raises(ValueError, match="password") as refused:
         open_review(monkeypatch)
     assert TOKEN not in str(refused.value) and len(fake_api.requests()) == sent
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_location_means_the_default_not_the_filesystem_root(monkeypatch, tmp_path, blank):
+    from airflow_provider_human.reports_location import default_reports_dir, reports_base
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__HUMAN__REPORTS_DIR", blank)
+    assert reports_base(blank) == default_reports_dir() == str(tmp_path / "reports" / "human")

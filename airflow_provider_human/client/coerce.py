@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -19,7 +20,7 @@ from airflow_provider_human.exceptions import HumanInputError
 
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def to_bool(value: Any, field: str) -> bool:
@@ -55,8 +56,8 @@ def to_number(value: Any, field: str, *, minimum: float | None = 0.0, maximum: f
             number = float(value.strip())
         except ValueError:
             number = None
-    if isinstance(number, bool) or not isinstance(number, int | float) or number != number:  # NaN
-        raise HumanInputError(field, value, "must be a number")
+    if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+        raise HumanInputError(field, value, "must be a finite number")
     if minimum is not None and number < minimum:
         raise HumanInputError(field, value, f"must be a number >= {minimum}")
     if maximum is not None and number > maximum:
@@ -83,8 +84,10 @@ def to_list(value: Any, field: str) -> list[Any]:
                     continue
                 if isinstance(parsed, list):
                     return parsed
+            if text.endswith("]"):
+                raise HumanInputError(field, value, "looks like a list but is neither JSON nor a Python list literal")
         return [value]
-    if isinstance(value, int | float | Mapping):
+    if isinstance(value, int | float | Mapping | bytes):
         return [value]
     if isinstance(value, Iterable):
         return list(value)

@@ -34,7 +34,7 @@ class ClientSettings:
     max_workers: int = DEFAULT_MAX_WORKERS
     feedback_batch_size: int = DEFAULT_FEEDBACK_BATCH_SIZE
     verify_ssl: bool = True
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # may hold proxy credentials
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
@@ -98,6 +98,11 @@ def validate_base_url(url: object, field_name: str) -> str:
         text = "https://" + text
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
+    if parts.username is not None or parts.password is not None:  # not echoed: it holds a secret
+        raise HumanConfigError(
+            f"{field_name}: must not carry credentials (user:password@); HUMAN takes the server token only "
+            "(the value is not shown)"
+        )
     if not parts.hostname:
         raise HumanConfigError(f"{field_name}={url!r}: has no host name")
     if scheme == "http" and not is_loopback_host(parts.hostname):

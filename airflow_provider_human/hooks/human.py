@@ -24,7 +24,7 @@ from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.defaults import DEFAULT_BASE_URL
 from airflow_provider_human.exceptions import HumanInputError
 
-# extra key -> (type, description); get_provider_info builds the UI form from the same table.
+# extra key -> type. get_provider_info.CONN_FIELDS is the form's own table; a test keeps the two in step.
 _EXTRA_TYPES: dict[str, type] = {
     "identity_base_url": str,
     "timeout": float,
@@ -55,6 +55,7 @@ class HumanHook(BaseHook):
     :param feedback_batch_size: account ids per feedback upload.
     :param verify_ssl: verify TLS certificates.
     :param proxy: proxy URL for every request.
+    :param v1_attack_types_encoding: how v1 lookups send ``attack_types`` (``python_list``, ``json``, ``repeated``).
     """
 
     conn_name_attr = "human_conn_id"
@@ -76,6 +77,7 @@ class HumanHook(BaseHook):
         feedback_batch_size: int | None = None,
         verify_ssl: bool | None = None,
         proxy: str | None = None,
+        v1_attack_types_encoding: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,6 +93,7 @@ class HumanHook(BaseHook):
             "feedback_batch_size": feedback_batch_size,
             "verify_ssl": verify_ssl,
             "proxy": proxy,
+            "v1_attack_types_encoding": v1_attack_types_encoding,
         }
 
     @cached_property

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_human.client.builders import IdentityUpdate, identity_updates
+from airflow_provider_human.client.builders import IdentityUpdate, identity_update, identity_updates
 from airflow_provider_human.client.coerce import to_bool, to_list
 from airflow_provider_human.exceptions import HumanIdentityUpdateFailedError, HumanInputError
 from airflow_provider_human.operators.base import HumanBaseOperator
@@ -91,7 +91,8 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
 
     def _validated_updates(self) -> list[IdentityUpdate]:
         if self.updates_path is not None:
-            return identity_updates(_read_jsonl(str(self.updates_path)), field="updates_path")
+            lines = _read_jsonl(str(self.updates_path))
+            return [identity_update(item, f"updates_path line {number}") for number, item in lines]
         if self.updates is None:
             return [IdentityUpdate.build(self.identity_id, _maybe_list(self.factors), self.metadata)]
         return identity_updates(to_list(self.updates, "updates"))
@@ -102,15 +103,19 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
             self.log.info("Deleted %s (it held personal data and every update was applied)", self.updates_path)
 
 
-def _read_jsonl(location: str) -> list[Any]:
-    """The update objects of a JSON Lines file; a line that is not JSON is refused with its number."""
-    items: list[Any] = []
-    with ObjectStoragePath(location).open("r", encoding="utf-8") as handle:
+def _read_jsonl(location: str) -> list[tuple[int, Any]]:
+    """(line number, update object) of a JSON Lines file; a line that is not JSON is refused by number."""
+    items: list[tuple[int, Any]] = []
+    path = ObjectStoragePath(location)
+    if not path.exists():
+        raise HumanInputError("updates_path", location, "does not exist (it is deleted once every update was "
+                              "applied: to apply a day again, run the task that writes it first)")  # fmt: skip
+    with path.open("r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line))
+                items.append((number, json.loads(line)))
             except ValueError:
                 raise HumanInputError(f"updates_path line {number}", "<not shown>", "is not JSON") from None
     return items

@@ -30,7 +30,7 @@ def test_to_int_accepts_ints_their_text_and_integral_floats(value, expected):
     assert to_int(value, "n", minimum=None) == expected
 
 
-@pytest.mark.parametrize("value", [True, 2.5, "2.5", "--5", "", None, "five", [1]])
+@pytest.mark.parametrize("value", [True, 2.5, "2.5", "--5", "", None, "five", [1], "١٢"])
 def test_to_int_refuses_what_is_not_an_integer(value):
     with pytest.raises(HumanInputError, match=r"Invalid n=.*must be an integer"):
         to_int(value, "n")
@@ -50,7 +50,8 @@ def test_to_number_accepts_numbers_and_their_text(value, expected):
 
 @pytest.mark.parametrize(
     ("value", "problem"),
-    [(True, "must be a number"), ("nan", "must be a number"), ("abc", "must be a number"), (-1, ">= 0.0"),
+    [(True, "must be a finite number"), ("nan", "must be a finite number"), ("abc", "must be a finite number"),
+     ("inf", "must be a finite number"), (float("inf"), "must be a finite number"), (-1, ">= 0.0"),
      (1.5, "<= 1.0")],
 )  # fmt: skip
 def test_to_number_bounds(value, problem):
@@ -72,3 +73,9 @@ def test_to_list_requires_a_value_and_the_optional_forms_mean_not_given():
         to_list(None, "ids")
     assert to_optional_list("", "ids") is None and to_optional_list(None, "ids") is None
     assert to_optional_int("", "batch_size") is None and to_optional_int("10", "batch_size") == 10
+
+
+def test_text_that_looks_like_a_list_but_is_not_one_is_refused_and_bytes_are_one_item():
+    with pytest.raises(HumanInputError, match=r"Invalid ids='\[a, b\]': looks like a list"):
+        to_list("[a, b]", "ids")
+    assert to_list(b"ab", "ids") == [b"ab"]

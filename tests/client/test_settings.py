@@ -53,3 +53,15 @@ def test_token_required_and_never_in_repr():
 def test_loopback_detection():
     assert is_loopback_host("127.0.0.1") and is_loopback_host("LOCALHOST") and is_loopback_host("::1")
     assert not is_loopback_host("128.0.0.1") and not is_loopback_host("localhost.example.com")
+
+
+@pytest.mark.parametrize("url", ["https://user:s3cret-pw@console.example.com", "https://user@console.example.com"])
+def test_credentials_in_a_base_url_are_refused_without_being_shown(url):
+    with pytest.raises(HumanConfigError, match="must not carry credentials") as caught:
+        ClientSettings(token="t", base_url=url)
+    assert "s3cret-pw" not in str(caught.value) and "user" not in str(caught.value).split("credentials")[0]
+
+
+def test_the_proxy_is_kept_out_of_repr_it_may_hold_credentials():
+    settings = ClientSettings(token="t", proxy="http://me:pr0xy-pw@proxy.internal:3128")
+    assert "pr0xy-pw" not in repr(settings)

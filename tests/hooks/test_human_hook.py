@@ -97,3 +97,15 @@ def test_uri_form_with_port_and_extras(monkeypatch):
     assert settings.base_url == "https://console.humansecurity.com:443"
     assert settings.token == "tok/with+slash"
     assert (settings.requests_per_second, settings.max_workers) == (15, 4)
+
+
+def test_every_extra_of_the_form_can_be_overridden_by_a_hook_argument(human_conn):
+    """docs/connection.md promises it; the form and the hook's arguments are two lists kept in step."""
+    import inspect
+
+    from airflow_provider_human.get_provider_info import CONN_FIELDS
+
+    assert set(CONN_FIELDS) <= set(inspect.signature(HumanHook.__init__).parameters)
+    human_conn(v1_attack_types_encoding="repeated")
+    assert HumanHook(v1_attack_types_encoding="json").settings.v1_attack_types_encoding == "json"
+    assert HumanHook().settings.v1_attack_types_encoding == "repeated"

@@ -208,3 +208,13 @@ def test_input_and_config_errors_are_not_retried_by_airflow():
     assert issubclass(HumanInputError, AirflowFailException) and issubclass(HumanConfigError, AirflowFailException)
     with pytest.raises(AirflowFailException, match=r"Invalid api_version=3"):
         HumanAccountInfoOperator(task_id="t", account_ids=["a"], api_version=3)
+
+
+def test_identity_updates_from_a_file_name_the_line_and_a_missing_file_says_why(human_conn, fake_api, tmp_path):
+    path = tmp_path / "changes.jsonl"
+    path.write_text('{"identity_id": "i1", "metadata": {"a": "b"}}\n\n{"identity_id": "i2", "colour": "red"}\n')
+    with pytest.raises(HumanInputError, match=r"Invalid updates_path line 3\.colour='red'"):
+        HumanUpdateIdentityOperator(task_id="t", updates_path=str(path)).execute({})
+    assert fake_api.requests() == [] and path.exists()  # nothing sent, nothing lost
+    with pytest.raises(HumanInputError, match=r"updates_path=.*does not exist \(it is deleted once"):
+        HumanUpdateIdentityOperator(task_id="t", updates_path=str(tmp_path / "gone.jsonl")).execute({})

@@ -182,7 +182,7 @@ class AirflowStack:
         created = {
             "human_default": self.rest("POST", "/connections", expect=201, json={
                 "connection_id": "human_default", "conn_type": "human", "host": human_url, "password": token,
-                # the port too, or Airflow 3.3's Test Connection button answers Bad Request (docs/connection.md)
+                # the port too, or Airflow 3.3.2's Test Connection button (apache/airflow#73298) answers Bad Request (docs/connection.md)
                 "port": urlsplit(human_url).port, "extra": json.dumps({"requests_per_second": requests_per_second}),
             }),
             "human_case_db": self.rest("POST", "/connections", expect=201, json={
