@@ -94,7 +94,7 @@ class _Run:
     report: ReconciliationReport
     examples: dict[str, str] = field(default_factory=dict)  # one detail per reject reason
     decide_tried: set[int] = field(default_factory=set)  # claimed rows this try has looked up again
-    # (ad state, decision, comment) -> ledger columns: most of a day's rows share a few (built once each)
+    # (ad state, decision) -> ledger columns: most of a day's rows share a few (built once each)
     columns: dict[tuple[Any, ...], tuple[LedgerState, dict[str, Any]]] = field(default_factory=dict)
     verify_rounds: int = 0  # rounds of in-doubt verification in this try (bounded: see _settle)
 
@@ -368,7 +368,9 @@ class Reconciler:
         self, comment: str | None, state: ADState | None, decision: Decision, run: _Run
     ) -> tuple[LedgerState, dict[str, Any]]:
         """(ledger state, decision columns) for one decided outcome; equal inputs share one dict (read-only)."""
-        key = (state, decision, comment if self.settings.per_case_comments else None)
+        if decision.detail is not None or (self.settings.per_case_comments and comment):
+            return self._build_columns(comment, state, decision, run)  # one row's own: caching would only grow
+        key = (state, decision)
         cached = run.columns.get(key)
         if cached is None:
             cached = run.columns[key] = self._build_columns(comment, state, decision, run)
