@@ -58,7 +58,10 @@ def test_5000_outcomes_under_503s_429s_latency_spikes_and_resets(big_day, fake_a
 
     log = fake_api.requests()
     statuses = Counter(e["status"] for e in log)
-    assert statuses[503] > 1000 and statuses[429] > 0  # the faults really happened
+    # the faults really happened. 429s come only when this machine outruns the fake's 400 rps: on a slow,
+    # shared one they may not (a clean-clone CI run saw none), so they are not required here; the
+    # client's 429 handling is pinned by tests/client (Retry-After, rate limiter, exhausted retries).
+    assert statuses[503] > 1000
     assert sum(1 for e in log if e.get("reset")) > 0
     assert sum(1 for e in log if e["time"] and e.get("kind") == "v2") >= N
 
