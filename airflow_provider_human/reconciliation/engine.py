@@ -39,6 +39,7 @@ from airflow_provider_human.reconciliation.ledger import (
     NEEDS_A_PERSON,
     UNFINISHED,
     Answer,
+    ClaimItem,
     Ledger,
     LedgerRow,
     LedgerState,
@@ -84,6 +85,14 @@ class RunResult:
 
 
 @dataclass
+class _Claimed:
+    """What one chunk's claim did: the decisions it recorded, and how many a concurrent run had claimed."""
+
+    decisions: list[Decision]
+    lost: int
+
+
+@dataclass
 class _Run:
     """The state of one run, passed along instead of kept on the reconciler."""
 
@@ -95,7 +104,7 @@ class _Run:
     examples: dict[str, str] = field(default_factory=dict)  # one detail per reject reason
     decide_tried: set[int] = field(default_factory=set)  # claimed rows this try has looked up again
     # (ad state, decision) -> ledger columns: most of a day's rows share a few (built once each)
-    columns: dict[tuple[Any, ...], tuple[LedgerState, dict[str, Any]]] = field(default_factory=dict)
+    columns: dict[tuple[Any, ...], tuple[LedgerState, dict[str, Any], Decision]] = field(default_factory=dict)
     verify_rounds: int = 0  # rounds of in-doubt verification in this try (bounded: see _settle)
 
     @property
@@ -199,26 +208,33 @@ class Reconciler:
         undated: list[Rejected] = []
         shard = self.settings.shard
         counts = run.counts
-        for raw in self.source.iter_rows(*run.bounds):
-            parsed = parse_outcome(raw, within=run.bounds)
-            if parsed is None:
-                continue  # dated in another interval (a source may hand over more than asked)
-            if isinstance(parsed, Rejected) and parsed.reason is RejectReason.UNPARSEABLE_CLOSED_AT:
-                counts["undated"] += 1  # every run reads it: recorded once, not held against any one day
-                undated.append(parsed)
-                self._flush_rejects(undated, run, limit=1000)
-                continue
-            counts["rows_read"] += 1
-            if isinstance(parsed, Rejected):
-                run.report.rejected[parsed.reason.value] += 1
-                if len(run.report.rejected_cases) < MAX_LISTED:
-                    run.report.rejected_cases.append((parsed.reason.value, _case_of(parsed)))
-                rejects.append(parsed)
-                self._flush_rejects(rejects, run, limit=1000)
-                continue
-            if shard is None or in_shard(parsed.account_id, *shard):
-                staging.add(parsed)
-                counts["outcomes_valid"] += 1
+        read = valid = 0  # plain ints in the loop, added to the report after (a Counter costs per row)
+        add, bounds = staging.add, run.bounds
+        try:
+            for raw in self.source.iter_rows(*bounds):
+                parsed = parse_outcome(raw, within=bounds)
+                if parsed is None:
+                    continue  # dated in another interval (a source may hand over more than asked)
+                if type(parsed) is Rejected:
+                    if parsed.reason is RejectReason.UNPARSEABLE_CLOSED_AT:
+                        counts["undated"] += 1  # every run reads it: recorded once, not held against any one day
+                        undated.append(parsed)
+                        self._flush_rejects(undated, run, limit=1000)
+                        continue
+                    read += 1
+                    run.report.rejected[parsed.reason.value] += 1
+                    if len(run.report.rejected_cases) < MAX_LISTED:
+                        run.report.rejected_cases.append((parsed.reason.value, _case_of(parsed)))
+                    rejects.append(parsed)
+                    self._flush_rejects(rejects, run, limit=1000)
+                    continue
+                read += 1
+                if shard is None or in_shard(parsed.account_id, *shard):
+                    add(parsed)
+                    valid += 1
+        finally:
+            counts["rows_read"] += read
+            counts["outcomes_valid"] += valid
         self._flush_rejects(rejects, run)
         self._flush_rejects(undated, run)
         log.info("Read %d rows: %d valid outcomes%s, %d rejected %s", counts["rows_read"], counts["outcomes_valid"],
@@ -272,34 +288,50 @@ class Reconciler:
         """
         for fresh, superseded, seen in self._fresh_chunks(staging, run):
             infos, errors = self._lookup(self._needing_lookup(fresh, seen), run)
-            with self.ledger.deciding() as decider:
-                histories = decider.history({(o.account_id, o.attack_type) for o in fresh})
-                items: list[tuple[CaseOutcome, LedgerState, dict[str, Any] | None]] = []
-                decisions: dict[tuple[str, ...], Decision] = {}
-                for outcome in fresh:
-                    history = histories.get((outcome.account_id, outcome.attack_type), History())
-                    decided = self._decide(outcome, history, infos.get(outcome.account_id), run)
-                    if decided is None:
-                        error = errors.get(outcome.account_id)
-                        items.append(self._undecided(outcome, str(error) if error else _HISTORY_CHANGED))
-                        continue
-                    state, decision = decided
-                    decisions[_key(outcome)] = decision
-                    items.append((outcome, *self._columns(outcome.comment, state, decision, run)))
-                items.sort(key=_upload_group)  # one group's rows side by side: each batch then touches few pages
-                inserted = decider.claim(items, owner=run.owner, interval=run.interval)
-                decider.claim([(o, LedgerState.NOOP, _SUPERSEDED) for o in superseded], owner=run.owner,
-                              interval=run.interval)  # fmt: skip
-            mine = None
-            if inserted != len(items):  # a concurrent run claimed some of them between our check and our insert
-                mine = self.ledger.claimed_by_me([o for o, _, _ in items])
-                run.counts["already_decided"] += len(items) - inserted
-            for key, decision in decisions.items():
-                if mine is None or key in mine:
-                    self._count(decision, run)
+            claimed = self._decide_and_claim(fresh, superseded, infos, errors, run)
+            run.counts["already_decided"] += claimed.lost
+            self._count_all(claimed.decisions, run)
         log.info("Claimed and decided in %s: %d new, %d already decided by earlier runs, %d superseded within the run",
                  self.ledger.table.name, run.counts["decided"], run.counts["already_decided"],
                  run.counts["superseded"])  # fmt: skip
+
+    def _decide_and_claim(
+        self,
+        fresh: list[CaseOutcome],
+        superseded: list[CaseOutcome],
+        infos: dict[str, AccountInfoV2],
+        errors: dict[str, Exception],
+        run: _Run,
+    ) -> _Claimed:
+        """One chunk's locked step: history, decisions, claims."""
+        with self.ledger.deciding() as decider:
+            histories = decider.history({(o.account_id, o.attack_type) for o in fresh})
+            # One list per upload group (rows sharing one columns dict and attack type), so a
+            # group's rows are claimed side by side and each batch touches few pages.
+            groups: dict[tuple[int, AttackType], list[ClaimItem]] = {}
+            decided: list[tuple[CaseOutcome, Decision]] = []
+            for outcome in fresh:
+                history = histories.get((outcome.account_id, outcome.attack_type), _NO_HISTORY)
+                found = self._decide(outcome, history, infos.get(outcome.account_id), run)
+                if found is None:
+                    error = errors.get(outcome.account_id)
+                    item = self._undecided(outcome, str(error) if error else _HISTORY_CHANGED)
+                else:
+                    decided.append((outcome, found[1]))
+                    item = (outcome, *self._columns(outcome.comment, *found, run))
+                group = groups.get((id(item[2]), outcome.attack_type))
+                if group is None:
+                    group = groups[(id(item[2]), outcome.attack_type)] = []
+                group.append(item)
+            items = [item for group in sorted(groups.values(), key=lambda g: _upload_group(g[0])) for item in group]
+            inserted = decider.claim(items, owner=run.owner, interval=run.interval)
+            decider.claim([(o, LedgerState.NOOP, _SUPERSEDED) for o in superseded], owner=run.owner,
+                          interval=run.interval)  # fmt: skip
+        lost = len(items) - inserted
+        if lost:  # a concurrent run claimed some of them between our check and our insert
+            mine = self.ledger.claimed_by_me([o for o, _, _ in items])
+            decided = [(o, d) for o, d in decided if _key(o) in mine]
+        return _Claimed([d for _, d in decided], lost)
 
     @staticmethod
     def _needing_lookup(fresh: list[CaseOutcome], seen: dict[tuple[str, str], History]) -> set[str]:
@@ -307,7 +339,7 @@ class Reconciler:
         return {
             o.account_id
             for o in fresh
-            if decide_before_lookup(o, seen.get((o.account_id, o.attack_type), History())) is None
+            if decide_before_lookup(o, seen.get((o.account_id, o.attack_type), _NO_HISTORY)) is None
         }
 
     def _decide(
@@ -317,7 +349,7 @@ class Reconciler:
 
         ``table_only``: a person answered "Resend" on a review item: history is set aside.
         """
-        if not table_only:
+        if not table_only and history.rows:
             decision = decide_before_lookup(outcome, history)
             if decision is not None:
                 return None, decision
@@ -349,18 +381,20 @@ class Reconciler:
         def chunk() -> tuple[list[CaseOutcome], list[CaseOutcome], dict[tuple[str, str], History]]:
             pairs = {(o.account_id, o.attack_type) for o in winners}
             histories = self.ledger.read_history(pairs) if ledger_exists else {}
-            fresh = [o for o in winners if not _recorded(o, histories)]
+            fresh = [o for o in winners if not _recorded(o, histories)] if histories else list(winners)
             run.counts["already_decided"] += len(winners) - len(fresh)
+            run.counts["superseded"] += len(losers)
             result = (fresh, list(losers), histories)
             winners.clear()
             losers.clear()
             return result
 
+        size = self.settings.lookup_chunk
         for winner, superseded in staging.grouped():
             winners.append(winner)
-            losers.extend(superseded)
-            run.counts["superseded"] += len(superseded)
-            if len(winners) >= self.settings.lookup_chunk:
+            if superseded:
+                losers.extend(superseded)
+            if len(winners) >= size:
                 yield chunk()
         yield chunk()
 
@@ -370,11 +404,12 @@ class Reconciler:
         """(ledger state, decision columns) for one decided outcome; equal inputs share one dict (read-only)."""
         if decision.detail is not None or (self.settings.per_case_comments and comment):
             return self._build_columns(comment, state, decision, run)  # one row's own: caching would only grow
-        key = (state, decision)
+        key = (state, id(decision))  # identity: the policy's cells are shared objects (hashing costs per row)
         cached = run.columns.get(key)
         if cached is None:
-            cached = run.columns[key] = self._build_columns(comment, state, decision, run)
-        return cached
+            # the decision is kept in the entry, so its id cannot be reused by another object this run
+            cached = run.columns[key] = (*self._build_columns(comment, state, decision, run), decision)
+        return cached[0], cached[1]
 
     def _build_columns(
         self, comment: str | None, state: ADState | None, decision: Decision, run: _Run
@@ -435,14 +470,26 @@ class Reconciler:
     def _comment_for(self, case_comment: str | None, run: _Run) -> str:
         return case_comment if self.settings.per_case_comments and case_comment else run.comment
 
-    def _count(self, decision: Decision, run: _Run) -> None:
-        run.counts["decided"] += 1
+    def _count(self, decision: Decision, run: _Run, n: int = 1) -> None:
+        run.counts["decided"] += n
         if decision.category is Category.SKIP:
-            run.report.skipped[decision.reason or "unspecified"] += 1
+            run.report.skipped[decision.reason or "unspecified"] += n
         else:
-            run.counts[decision.category.value] += 1
+            run.counts[decision.category.value] += n
         if decision.review is not None:
-            run.counts["for_review"] += 1
+            run.counts["for_review"] += n
+
+    def _count_all(self, decisions: Iterable[Decision], run: _Run) -> None:
+        """:meth:`_count` for many: tallied by identity first (most rows share a few policy cells)."""
+        tally: dict[int, list[Any]] = {}
+        for decision in decisions:
+            entry = tally.get(id(decision))
+            if entry is None:
+                tally[id(decision)] = [decision, 1]
+            else:
+                entry[1] += 1
+        for decision, n in tally.values():
+            self._count(decision, run, n)
 
     def _lookup(self, account_ids: Iterable[str], run: _Run) -> tuple[dict[str, AccountInfoV2], dict[str, Exception]]:
         """v2 lookups, concurrently: (infos, errors) by account id. An auth error stops the run."""
@@ -465,7 +512,7 @@ class Reconciler:
         for fresh, _, histories in self._fresh_chunks(staging, run):
             infos, _errors = self._lookup(self._needing_lookup(fresh, histories), run)
             for outcome in fresh:
-                history = histories.get((outcome.account_id, outcome.attack_type), History())
+                history = histories.get((outcome.account_id, outcome.attack_type), _NO_HISTORY)
                 decided = self._decide(outcome, history, infos.get(outcome.account_id), run)
                 if decided is None:
                     continue
@@ -575,6 +622,7 @@ class Reconciler:
 
 
 _SUPERSEDED = {"decision": Category.SUPERSEDED.value}
+_NO_HISTORY = History()  # the default for pairs the ledger has never seen (most of a day's)
 # Another run wrote history for the pair between the unlocked pre-read and the decision: not looked up.
 _HISTORY_CHANGED = "not looked up: the history changed while deciding"
 

@@ -58,6 +58,30 @@ class CaseOutcome:
         object.__setattr__(self, "fingerprint", fingerprint(self.verdict, self.comment))
 
     @classmethod
+    def _validated(
+        cls,
+        case_id: str,
+        account_id: str,
+        attack_type: AttackType,
+        verdict: Verdict,
+        closed_at: datetime,
+        comment: str | None,
+    ) -> CaseOutcome:
+        """An outcome :func:`parse_outcome` has just checked (``closed_at`` already UTC): built without
+        the dataclass's per-field checks, which cost more than the parsing on a million rows."""
+        outcome = object.__new__(cls)
+        put = object.__setattr__
+        put(outcome, "case_id", case_id)
+        put(outcome, "account_id", account_id)
+        put(outcome, "attack_type", attack_type)
+        put(outcome, "verdict", verdict)
+        put(outcome, "closed_at", closed_at)
+        put(outcome, "comment", comment)
+        put(outcome, "closed_at_key", closed_at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z")
+        put(outcome, "fingerprint", _fingerprint_of(verdict, comment))
+        return outcome
+
+    @classmethod
     def restore(
         cls,
         case_id: str,
@@ -86,6 +110,20 @@ def fingerprint(verdict: Verdict, comment: str | None) -> str:
     """What an export row says beyond its key: a changed value means the row was edited in place."""
     text = f"{verdict._value_}\x1f{comment or ''}"
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+_FINGERPRINTS: dict[tuple[Verdict, str | None], str] = {}  # most rows share a few (verdict, comment) pairs
+
+
+def _fingerprint_of(verdict: Verdict, comment: str | None) -> str:
+    """:func:`fingerprint`, remembered for up to 4,096 (verdict, comment) pairs."""
+    key = (verdict, comment)
+    found = _FINGERPRINTS.get(key)
+    if found is None:
+        if len(_FINGERPRINTS) >= 4096:
+            _FINGERPRINTS.clear()
+        found = _FINGERPRINTS[key] = fingerprint(verdict, comment)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,20 +170,19 @@ def parse_outcome(
     """
     if UNPARSEABLE_ROW_KEY in raw:
         return Rejected(RejectReason.UNPARSEABLE_ROW, str(raw[UNPARSEABLE_ROW_KEY])[:200], raw)
-    closed_at = parse_timestamp(raw.get("closed_at"))
+    get = raw.get
+    closed_at = _parse_closed_at(get("closed_at"))
     if closed_at is None:
-        shown = _text(raw.get("case_id")) or "?"
-        return Rejected(
-            RejectReason.UNPARSEABLE_CLOSED_AT, f"case {shown[:80]}: closed_at={raw.get('closed_at')!r}", raw
-        )
+        shown = _text(get("case_id")) or "?"
+        return Rejected(RejectReason.UNPARSEABLE_CLOSED_AT, f"case {shown[:80]}: closed_at={get('closed_at')!r}", raw)
     if within is not None and not within[0] <= closed_at < within[1]:
         return None
-    case_id = _text(raw.get("case_id"))
+    case_id = _text(get("case_id"))
     if case_id is None:
         return Rejected(RejectReason.MISSING_CASE_ID, "case_id is empty", raw)
     if not _storable(case_id):
         return Rejected(RejectReason.INVALID_CASE_ID, f"case_id={case_id[:80]!r}...: {_why_not(case_id)}", raw)
-    account_id = _text(raw.get("account_id"))
+    account_id = _text(get("account_id"))
     if account_id is None:
         return Rejected(RejectReason.MISSING_ACCOUNT_ID, f"case {case_id}: account_id is empty", raw)
     if not _storable(account_id):
@@ -154,22 +191,40 @@ def parse_outcome(
             f"case {case_id}: account_id={account_id[:80]!r}: {_why_not(account_id)}",
             raw,
         )
-    try:
-        attack_type = AttackType.parse(raw.get("attack_type"))
-    except HumanInputError:
-        return Rejected(
-            RejectReason.UNKNOWN_ATTACK_TYPE, f"case {case_id}: attack_type={raw.get('attack_type')!r}", raw
-        )
-    verdict = _VERDICTS.get((_text(raw.get("verdict")) or "").lower())
+    attack_type = _ATTACK_TYPES.get(get("attack_type"))  # the exact spellings first: a dict lookup
+    if attack_type is None:
+        try:
+            attack_type = AttackType.parse(get("attack_type"))
+        except HumanInputError:
+            return Rejected(
+                RejectReason.UNKNOWN_ATTACK_TYPE, f"case {case_id}: attack_type={get('attack_type')!r}", raw
+            )
+    verdict = _VERDICTS.get(get("verdict"))
     if verdict is None:
-        return Rejected(RejectReason.UNKNOWN_VERDICT, f"case {case_id}: verdict={raw.get('verdict')!r}", raw)
-    comment = raw.get("comment")
-    return CaseOutcome(
-        case_id, account_id, attack_type, verdict, closed_at, None if comment in (None, "") else str(comment)
-    )
+        verdict = _VERDICTS.get((_text(get("verdict")) or "").lower())
+        if verdict is None:
+            return Rejected(RejectReason.UNKNOWN_VERDICT, f"case {case_id}: verdict={get('verdict')!r}", raw)
+    comment = get("comment")
+    if comment is not None and type(comment) is not str:
+        comment = str(comment)
+    return CaseOutcome._validated(case_id, account_id, attack_type, verdict, closed_at, comment or None)
+
+
+def _parse_closed_at(value: Any) -> datetime | None:
+    """:func:`parse_timestamp`, with the common case (ISO text with an offset) first."""
+    if type(value) is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_timestamp(value)  # surrounding spaces, or not a timestamp at all
+        if moment.tzinfo is UTC:
+            return moment
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return parse_timestamp(value)
 
 
 _VERDICTS = {v.value: v for v in Verdict}  # a dict lookup: Enum's constructor is slow on a million rows
+_ATTACK_TYPES: dict[Any, AttackType] = {a.value: a for a in AttackType}
 
 #: The ledger's id columns hold this many characters; longer ids could never be claimed.
 MAX_ID_LENGTH = 255
@@ -188,6 +243,8 @@ def _why_not(text: str) -> str:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return value.strip() or None
     if value is None or isinstance(value, bool):
         return None
     text = str(value).strip()
