@@ -186,3 +186,33 @@ def test_ids_longer_than_the_ledger_columns_are_rejects_not_failed_claims(pg, fa
     report = run_once(make_client(), pg.engine)
     assert dict(report.rejected) == {"invalid_account_id": 1, "invalid_case_id": 1}
     assert report.counts["accounts_sent"] == 40 and len(pg.ledger()) == 40
+
+
+def test_claim_counts_only_rows_it_inserted_and_stores_values_exactly(pg):
+    """The claim's multi-row insert (one array per column): the count excludes rows a concurrent run
+    inserted first, and awkward text (quotes, tabs, newlines, backslashes, non-ASCII, NULL) round-trips."""
+    from datetime import UTC, datetime
+
+    from airflow_provider_human.client.attack_types import AttackType
+    from airflow_provider_human.reconciliation.ledger import LedgerState
+    from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict
+
+    ledger = Ledger(pg.engine)
+    ledger.ensure_schema()
+    ledger.register("pg/claims/-1")
+    when = datetime(2026, 11, 18, 10, tzinfo=UTC)
+    comments = [None, "", 'it\'s "quoted"', "tab\there\nnew line", "back\\slash {a,b} NULL", "café ✓"]
+    outcomes = [CaseOutcome(f"c{i}", f"a{i}", AttackType.ATO, Verdict.LEGITIMATE, when, comments[i % 6])
+                for i in range(7001)]  # fmt: skip
+    columns = {"decision": "consistent", "reason": None}
+    first = ledger.claim([(o, LedgerState.NOOP, columns) for o in outcomes[:4000]], owner="pg/one",
+                         interval=("a", "z"))  # fmt: skip
+    second = ledger.claim([(o, LedgerState.NOOP, columns) for o in outcomes], owner="pg/two", interval=("a", "z"))
+    assert (first, second) == (4000, 3001)
+    stored = {r["case_id"]: r for r in pg.ledger()}
+    assert len(stored) == 7001
+    for o in outcomes:
+        got = stored[o.case_id]
+        assert (got["comment"], got["closed_at"], got["fingerprint"], got["lookup_failures"]) == (
+            o.comment, o.closed_at_key, o.fingerprint, 0)  # fmt: skip
+        assert got["owner"] == ("pg/one" if int(o.case_id[1:]) < 4000 else "pg/two")
