@@ -23,7 +23,7 @@ json_values = st.recursive(
     max_leaves=10,
 )
 field_values = st.one_of(
-    json_scalars,
+    json_values,  # JSON Lines rows can hold lists and objects in any field
     st.sampled_from(
         [
             "ato",
@@ -53,6 +53,10 @@ def test_any_outcome_row_becomes_an_outcome_or_a_reject(raw):
     assert isinstance(parsed, CaseOutcome | Rejected)
     if isinstance(parsed, CaseOutcome):
         assert parsed.closed_at.tzinfo is not None and parsed.account_id.strip()
+        # built without the dataclass's __init__: equal, key and fingerprint included, to one built with it
+        again = CaseOutcome(parsed.case_id, parsed.account_id, parsed.attack_type, parsed.verdict, parsed.closed_at,
+                            parsed.comment)  # fmt: skip
+        assert (again, again.closed_at_key, again.fingerprint) == (parsed, parsed.closed_at_key, parsed.fingerprint)
 
 
 outcome_dicts = st.fixed_dictionaries(
@@ -116,3 +120,14 @@ def test_any_account_id_reaches_the_api_as_one_encoded_segment(make_client, fake
     assert entry["path"] == "/api/v2/account_defender/account/" + entry["path"].rsplit("/", 1)[1]
     assert entry["query"] == {"days_range": ["30"]}
     assert quote(account_id, safe="") == entry["path"].rsplit("/", 1)[1]
+
+
+def test_list_or_object_in_a_text_field_is_a_reject_not_a_crash():
+    """JSON Lines can put any JSON value in any field; the parser's fast paths are dict lookups."""
+    good = {"case_id": "c1", "account_id": "a1", "attack_type": "ato", "verdict": "legitimate",
+            "closed_at": "2026-11-18T10:00:00Z"}  # fmt: skip
+    for field, reason in (("attack_type", "unknown_attack_type"), ("verdict", "unknown_verdict")):
+        for value in (["ato"], {"v": "legitimate"}):
+            parsed = parse_outcome({**good, field: value})
+            assert isinstance(parsed, Rejected) and parsed.reason.value == reason, (field, value, parsed)
+    assert parse_outcome({**good, "comment": ["a", 1]}).comment == "['a', 1]"

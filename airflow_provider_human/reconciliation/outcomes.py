@@ -191,7 +191,8 @@ def parse_outcome(
             f"case {case_id}: account_id={account_id[:80]!r}: {_why_not(account_id)}",
             raw,
         )
-    attack_type = _ATTACK_TYPES.get(get("attack_type"))  # the exact spellings first: a dict lookup
+    given = get("attack_type")
+    attack_type = _ATTACK_TYPES.get(given) if type(given) is str else None  # exact spellings: a dict lookup
     if attack_type is None:
         try:
             attack_type = AttackType.parse(get("attack_type"))
@@ -199,7 +200,8 @@ def parse_outcome(
             return Rejected(
                 RejectReason.UNKNOWN_ATTACK_TYPE, f"case {case_id}: attack_type={get('attack_type')!r}", raw
             )
-    verdict = _VERDICTS.get(get("verdict"))
+    given = get("verdict")
+    verdict = _VERDICTS.get(given) if type(given) is str else None
     if verdict is None:
         verdict = _VERDICTS.get((_text(get("verdict")) or "").lower())
         if verdict is None:
