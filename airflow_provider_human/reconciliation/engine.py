@@ -215,7 +215,7 @@ class Reconciler:
                 parsed = parse_outcome(raw, within=bounds)
                 if parsed is None:
                     continue  # dated in another interval (a source may hand over more than asked)
-                if type(parsed) is Rejected:
+                if isinstance(parsed, Rejected):
                     if parsed.reason is RejectReason.UNPARSEABLE_CLOSED_AT:
                         counts["undated"] += 1  # every run reads it: recorded once, not held against any one day
                         undated.append(parsed)
@@ -656,7 +656,7 @@ def _key(outcome: CaseOutcome) -> tuple[str, ...]:
     return (outcome.case_id, outcome.account_id, outcome.attack_type, outcome.closed_at_key, outcome.fingerprint)
 
 
-def _upload_group(item: tuple[CaseOutcome, LedgerState, dict[str, Any] | None]) -> tuple[str, ...]:
+def _upload_group(item: ClaimItem) -> tuple[str, ...]:
     """The order rows are claimed in: by state, then by upload group (what one batch holds)."""
     outcome, state, columns = item
     if not columns:
