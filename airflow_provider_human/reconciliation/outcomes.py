@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -69,17 +70,10 @@ class CaseOutcome:
     ) -> CaseOutcome:
         """An outcome :func:`parse_outcome` has just checked (``closed_at`` already UTC): built without
         the dataclass's per-field checks, which cost more than the parsing on a million rows."""
-        outcome = object.__new__(cls)
-        put = object.__setattr__
-        put(outcome, "case_id", case_id)
-        put(outcome, "account_id", account_id)
-        put(outcome, "attack_type", attack_type)
-        put(outcome, "verdict", verdict)
-        put(outcome, "closed_at", closed_at)
-        put(outcome, "comment", comment)
-        put(outcome, "closed_at_key", closed_at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z")
-        put(outcome, "fingerprint", _fingerprint_of(verdict, comment))
-        return outcome
+        key = closed_at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # format_utc, UTC known
+        return cls._assemble(
+            case_id, account_id, attack_type, verdict, closed_at, comment, key, _fingerprint_of(verdict, comment)
+        )
 
     @classmethod
     def restore(
@@ -93,17 +87,20 @@ class CaseOutcome:
         fingerprint: str,
     ) -> CaseOutcome:
         """An outcome this run already validated and keyed (the staging table): nothing is computed again."""
+        closed_at = datetime.fromisoformat(closed_at_key)
+        return cls._assemble(case_id, account_id, attack_type, verdict, closed_at, comment, closed_at_key, fingerprint)
+
+    @classmethod
+    def _assemble(cls, *fields: Any) -> CaseOutcome:
+        """Every field (in declaration order) set as the frozen dataclass's own ``__init__`` would."""
         outcome = object.__new__(cls)
-        put = object.__setattr__  # frozen: the dataclass's own __init__ does the same
-        put(outcome, "case_id", case_id)
-        put(outcome, "account_id", account_id)
-        put(outcome, "attack_type", attack_type)
-        put(outcome, "verdict", verdict)
-        put(outcome, "closed_at", datetime.fromisoformat(closed_at_key))
-        put(outcome, "comment", comment)
-        put(outcome, "closed_at_key", closed_at_key)
-        put(outcome, "fingerprint", fingerprint)
+        put = object.__setattr__
+        for name, value in zip(_FIELD_NAMES, fields, strict=True):
+            put(outcome, name, value)
         return outcome
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclass_fields(CaseOutcome))
 
 
 def fingerprint(verdict: Verdict, comment: str | None) -> str:
