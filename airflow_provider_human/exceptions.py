@@ -27,6 +27,25 @@ class HumanNonRetryableError(HumanError, _NoRetry):  # type: ignore[misc,valid-t
     """Fails the task without Airflow retries: trying again in minutes cannot fix it."""
 
 
+class Redacted:
+    """A personal value (an e-mail address) in an error: named by its kind and size, never shown.
+
+    Errors name the field and the value, and task logs keep them; for personal data the
+    field and the item's position (or the file's line) find the row without copying it.
+    """
+
+    __slots__ = ("_kind", "_size")
+
+    def __init__(self, value: object) -> None:
+        self._kind = type(value).__name__
+        self._size = len(value) if isinstance(value, str | bytes | list | tuple | dict) else None
+
+    def __repr__(self) -> str:
+        unit = "characters" if self._kind in ("str", "bytes") else "items"
+        size = "" if self._size is None else f" of {self._size} {unit}"
+        return f"<identity data not shown: {self._kind}{size}>"
+
+
 class HumanInputError(HumanNonRetryableError, ValueError):
     """Bad input, found before any request was sent; names the field and the value (not retried)."""
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.coerce import to_int
-from airflow_provider_human.exceptions import HumanInputError
+from airflow_provider_human.exceptions import HumanInputError, Redacted
 
 
 class FeedbackStatus(StrEnum):
@@ -134,13 +134,13 @@ class IdentityFactor:
         if isinstance(raw, IdentityFactor):
             return raw
         if not isinstance(raw, Mapping):
-            raise HumanInputError(field, raw, "each factor must be an object {name, type, value}")
+            raise HumanInputError(field, Redacted(raw), "each factor must be an object {name, type, value}")
         name, value = raw.get("name"), raw.get("value")
         type_ = _parse_enum(FactorType, raw.get("type", "email"), f"{field}.type")
         if not isinstance(name, str) or not name.strip():
             raise HumanInputError(f"{field}.name", name, "must be a non-empty factor name")
         if not isinstance(value, str) or not _EMAIL.match(value):
-            raise HumanInputError(f"{field}.value", value, "must be an email address")
+            raise HumanInputError(f"{field}.value", Redacted(value), "must be an email address")
         return cls(name=name, value=value, type=type_)
 
     def to_body(self) -> dict[str, str]:
@@ -161,14 +161,14 @@ class IdentityUpdate:
         parsed_factors = None
         if factors is not None:
             if isinstance(factors, str | bytes | Mapping) or not isinstance(factors, Iterable):
-                raise HumanInputError("factors", factors, "must be a list of factor objects")
+                raise HumanInputError("factors", Redacted(factors), "must be a list of factor objects")
             parsed_factors = tuple(IdentityFactor.parse(f, f"factors[{i}]") for i, f in enumerate(factors))
         if metadata is not None:
             if not isinstance(metadata, Mapping):
-                raise HumanInputError("metadata", metadata, "must be an object of string to string")
+                raise HumanInputError("metadata", Redacted(metadata), "must be an object of string to string")
             for key, value in metadata.items():
                 if not isinstance(key, str) or not isinstance(value, str):
-                    raise HumanInputError(f"metadata[{key!r}]", value, "keys and values must be strings")
+                    raise HumanInputError(f"metadata[{key!r}]", Redacted(value), "keys and values must be strings")
             metadata = dict(metadata)
         if parsed_factors is None and metadata is None:
             raise HumanInputError("factors/metadata", None, "give factors, metadata or both")
@@ -203,7 +203,7 @@ IDENTITY_UPDATE_KEYS = frozenset({"identity_id", "factors", "metadata"})
 def identity_updates(items: Iterable[object], field: str = "updates") -> list[IdentityUpdate]:
     """Every bulk identity update built and checked, before the first request; errors say which item."""
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
-        raise HumanInputError(field, items, "must be a list of objects {identity_id, factors, metadata}")
+        raise HumanInputError(field, Redacted(items), "must be a list of objects {identity_id, factors, metadata}")
     return [identity_update(item, f"{field}[{index}]") for index, item in enumerate(items)]
 
 
@@ -212,10 +212,10 @@ def identity_update(item: object, where: str = "updates[]") -> IdentityUpdate:
     if isinstance(item, IdentityUpdate):
         return item
     if not isinstance(item, Mapping):
-        raise HumanInputError(where, item, "must be an object {identity_id, factors, metadata}")
+        raise HumanInputError(where, Redacted(item), "must be an object {identity_id, factors, metadata}")
     unknown = sorted(set(item) - IDENTITY_UPDATE_KEYS)
     if unknown:
-        raise HumanInputError(f"{where}.{unknown[0]}", item[unknown[0]], "is not a known key")
+        raise HumanInputError(f"{where}.{unknown[0]}", Redacted(item[unknown[0]]), "is not a known key")
     try:
         return IdentityUpdate.build(item.get("identity_id"), item.get("factors"), item.get("metadata"))
     except HumanInputError as exc:

@@ -26,11 +26,15 @@ def test_identity_updates_are_built_once_and_name_the_item_that_is_wrong():
     built = builders.identity_updates([{"identity_id": "i1", "metadata": {"k": "v"}}])
     assert built == [IdentityUpdate("i1", None, {"k": "v"})]
     assert builders.identity_update(built[0]) is built[0]  # already built: not checked again
-    with pytest.raises(HumanInputError, match=r"Invalid updates\[1\]\.colour='red': is not a known key"):
+    with pytest.raises(
+        HumanInputError, match=r"Invalid updates\[1\]\.colour=<identity data not shown: str of 3 characters>: is not"
+    ):
         builders.identity_updates([{"identity_id": "i1", "metadata": {}}, {"identity_id": "i2", "colour": "red"}])
     with pytest.raises(HumanInputError, match=r"Invalid updates\[0\]\.identity_id='\.\.'"):
         builders.identity_updates([{"identity_id": "..", "metadata": {}}])
-    with pytest.raises(HumanInputError, match=r"Invalid updates\[0\]='i1': must be an object"):
+    with pytest.raises(
+        HumanInputError, match=r"Invalid updates\[0\]=<identity data not shown: str of 2 characters>: must be"
+    ):
         builders.identity_updates(["i1"])
     with pytest.raises(HumanInputError, match=r"Invalid updates="):
         builders.identity_updates({"identity_id": "i1"})
@@ -51,3 +55,23 @@ def test_days_range_and_path_segment():
     assert builders.path_segment("a/b?c#d%") == "a%2Fb%3Fc%23d%25"
     with pytest.raises(HumanInputError, match=r"identity_id='\.'.*dot-segment"):
         builders.path_segment(".", "identity_id")
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"identity_id": "i1", "factors": [{"name": "email", "value": "jane.doe@example"}]}, r"factors\[0\]\.value"),
+        ({"identity_id": "i1", "factors": ["jane.doe@example.com"]}, r"factors\[0\]"),
+        ({"identity_id": "i1", "factors": "jane.doe@example.com"}, "factors"),
+        ({"identity_id": "i1", "email": "jane.doe@example.com"}, "email"),
+        ({"identity_id": "i1", "metadata": {"email": ["jane.doe@example.com"]}}, r"metadata\['email'\]"),
+        ("jane.doe@example.com", ""),
+    ],
+)
+def test_identity_errors_name_the_field_but_never_show_personal_values(item, field):
+    """Task logs keep errors: an e-mail address is named by where it is, never copied into them."""
+    with pytest.raises(
+        HumanInputError, match=rf"Invalid updates\[0\]\.?{field}=<identity data not shown: \w+"
+    ) as caught:
+        builders.identity_updates([item])
+    assert "jane.doe" not in str(caught.value) and "jane.doe" not in repr(caught.value.value)
