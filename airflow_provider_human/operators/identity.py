@@ -10,7 +10,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_human.client.builders import IdentityUpdate, identity_update, identity_updates
 from airflow_provider_human.client.coerce import to_bool, to_list
-from airflow_provider_human.exceptions import HumanIdentityUpdateFailedError, HumanInputError
+from airflow_provider_human.exceptions import HumanIdentityUpdateFailedError, HumanInputError, Redacted
 from airflow_provider_human.operators.base import HumanBaseOperator
 
 
@@ -117,7 +117,7 @@ def _read_jsonl(location: str) -> list[tuple[int, Any]]:
             try:
                 items.append((number, json.loads(line)))
             except ValueError:
-                raise HumanInputError(f"updates_path line {number}", "<not shown>", "is not JSON") from None
+                raise HumanInputError(f"updates_path line {number}", Redacted(line.strip()), "is not JSON") from None
     return items
 
 

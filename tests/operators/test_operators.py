@@ -218,5 +218,11 @@ def test_identity_updates_from_a_file_name_the_line_and_a_missing_file_says_why(
     ):
         HumanUpdateIdentityOperator(task_id="t", updates_path=str(path)).execute({})
     assert fake_api.requests() == [] and path.exists()  # nothing sent, nothing lost
+    path.write_text('{"identity_id": "i1", "metadata": {"a": "b"}}\nidentity_id=i2 email=jane.doe@example.com\n')
+    with pytest.raises(
+        HumanInputError, match=r"Invalid updates_path line 2=<identity data not shown: str of 41 "
+    ) as err:
+        HumanUpdateIdentityOperator(task_id="t", updates_path=str(path)).execute({})
+    assert "jane.doe" not in str(err.value) and fake_api.requests() == []
     with pytest.raises(HumanInputError, match=r"updates_path=.*does not exist \(it is deleted once"):
         HumanUpdateIdentityOperator(task_id="t", updates_path=str(tmp_path / "gone.jsonl")).execute({})
