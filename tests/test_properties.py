@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from airflow_provider_human.client import HumanError, HumanInputError
 from airflow_provider_human.client.responses import AccountInfoV2
 from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
-from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, parse_outcome
+from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, Verdict, format_utc, parse_outcome
 
 SLOW_OK = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -33,6 +34,8 @@ field_values = st.one_of(
             "legitimate",
             "suspected_fraud",
             "2026-11-18T10:00:00Z",
+            "0001-01-01T00:00:00+05:00",  # valid ISO text with no UTC form: a reject, not an OverflowError
+            "9999-12-31T23:59:59-05:00",
             "",
             "  ",
         ]
@@ -57,6 +60,34 @@ def test_any_outcome_row_becomes_an_outcome_or_a_reject(raw):
         again = CaseOutcome(parsed.case_id, parsed.account_id, parsed.attack_type, parsed.verdict, parsed.closed_at,
                             parsed.comment)  # fmt: skip
         assert (again, again.closed_at_key, again.fingerprint) == (parsed, parsed.closed_at_key, parsed.fingerprint)
+
+
+moments = st.datetimes(
+    min_value=datetime(2, 1, 1),
+    max_value=datetime(9998, 12, 31),
+    timezones=st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23)).map(
+        lambda offset: timezone(timedelta(minutes=int(offset.total_seconds() // 60)))
+    ),
+)
+
+
+@given(moments, st.sampled_from(["ato", "fa"]), st.sampled_from(list(Verdict)), st.none() | st.text(max_size=10))
+def test_ledger_key_of_any_moment_is_fixed_width_utc_and_survives_staging(moment, attack_type, verdict, comment):
+    # The fast key (isoformat with "Z" for "+00:00") against a reference written another way.
+    reference = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.astimezone(UTC).year < 1000:
+        reference = reference.zfill(27)  # strftime's %Y does not pad years below 1000 on every platform
+    assert format_utc(moment) == reference
+    raw = {"case_id": "c", "account_id": "a", "attack_type": attack_type, "verdict": verdict.value,
+           "closed_at": moment.isoformat(), "comment": comment}  # fmt: skip
+    parsed = parse_outcome(raw)
+    assert isinstance(parsed, CaseOutcome) and parsed.closed_at_key == reference
+    # what the staging table gives back is the same outcome, key and fingerprint included
+    restored = CaseOutcome.restore(parsed.case_id, parsed.account_id, parsed.attack_type, parsed.verdict,
+                                   parsed.closed_at_key, parsed.comment, parsed.fingerprint)  # fmt: skip
+    assert (restored, restored.closed_at_key, restored.fingerprint) == (parsed, parsed.closed_at_key,
+                                                                         parsed.fingerprint)  # fmt: skip
+    assert restored.closed_at == moment
 
 
 outcome_dicts = st.fixed_dictionaries(
