@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import requests
 import tenacity
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NewConnectionError, ProxyError
 
 RETRYABLE_STATUSES_IDEMPOTENT = frozenset({429, 500, 502, 503, 504})
 # Answers that come before HUMAN acts on a request (auth, rate limit, validation): a
@@ -58,10 +58,15 @@ def failed_before_sending(exc: BaseException) -> bool:
     """True when the connection never opened, so no byte of the request reached the server."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ProxyError):
+    if isinstance(exc, requests.exceptions.SSLError):
         return False
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(reason, ProxyError):
+            # urllib3 (2.x) wraps an error as ProxyError only while the connection to the proxy is
+            # not established; a refused or unreachable proxy is its NewConnectionError. Any other
+            # proxy failure (a tunnel the proxy refused, TLS to the proxy) stays in doubt.
+            reason = reason.original_error
         return isinstance(reason, NewConnectionError)
     return False
 

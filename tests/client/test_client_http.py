@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import threading
 import time
 
 import pytest
@@ -433,3 +434,34 @@ def test_identity_errors_are_classified_by_their_code_whatever_the_status(client
         list(client.iter_update_identity([{"identity_id": f"i{n}", "metadata": {"k": "v"}} for n in range(5)],
                                          max_workers=1))  # fmt: skip
     assert len(fake_api.requests("identity")) < 5  # stopped, not sent for every identity
+
+
+def test_a_refused_proxy_is_not_applied_so_feedback_is_retried(make_client, fake_api, caplog):
+    # Nothing listens on the proxy's port: the connection never opened, no byte left.
+    client = make_client(proxy=f"http://127.0.0.1:{_closed_port()}", max_retries=2)
+    with pytest.raises(HumanConnectionError, match="Could not reach"):
+        client.upload_feedback(["a"], attack_type="ato", status="pending")
+    assert sum("retry" in r.getMessage() for r in caplog.records) == 2
+    assert fake_api.requests("feedback") == []
+
+
+def test_a_proxy_that_takes_the_request_and_hangs_up_leaves_feedback_in_doubt(make_client, fake_api):
+    # The proxy accepted the connection and read the request: it may have forwarded it.
+    seen: list[bytes] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+
+        def take_and_hang_up() -> None:
+            conn, _ = server.accept()
+            with conn:
+                seen.append(conn.recv(65536))
+
+        thread = threading.Thread(target=take_and_hang_up, daemon=True)
+        thread.start()
+        client = make_client(proxy=f"http://127.0.0.1:{server.getsockname()[1]}", max_retries=2)
+        with pytest.raises(HumanFeedbackInDoubtError):
+            client.upload_feedback(["a"], attack_type="ato", status="pending")
+        thread.join(timeout=10)
+    assert len(seen) == 1  # one try only: it was not resent
+    assert seen[0].startswith(b"POST ") and b"/account/update_status " in seen[0]
