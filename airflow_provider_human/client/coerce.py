@@ -21,6 +21,7 @@ from airflow_provider_human.exceptions import HumanInputError
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGRAL_DECIMAL = re.compile(r"[+-]?[0-9]+\.0*")  # "5.0", "5.": exact, no float rounding of big values
 
 
 def to_bool(value: Any, field: str) -> bool:
@@ -35,10 +36,15 @@ def to_bool(value: Any, field: str) -> bool:
 
 
 def to_int(value: Any, field: str, *, minimum: int | None = 1) -> int:
-    """An integer, an integral float (``5.0``) or its text (``"5"``); at least ``minimum`` unless ``None``."""
+    """An integer, an integral float (``5.0``) or the text of either (``"5"``, ``"5.0"``: a rendered
+    template's text of the float must mean what the float means); at least ``minimum`` unless ``None``."""
     number: Any = value
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        number = int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER.fullmatch(text):
+            number = int(text)
+        elif _INTEGRAL_DECIMAL.fullmatch(text):
+            number = int(text.split(".")[0])
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     if isinstance(number, bool) or not isinstance(number, int):

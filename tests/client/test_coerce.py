@@ -25,12 +25,26 @@ def test_to_bool_refuses_the_rest_naming_field_and_value(value):
         to_bool(value, "flag")
 
 
-@pytest.mark.parametrize(("value", "expected"), [(5, 5), ("5", 5), (" +7 ", 7), (3.0, 3), ("-2", -2)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5, 5),
+        ("5", 5),
+        (" +7 ", 7),
+        (3.0, 3),
+        ("-2", -2),
+        ("5.0", 5),
+        (" -3.00 ", -3),
+        ("12345678901234567890.0", 12345678901234567890),
+    ],
+)
 def test_to_int_accepts_ints_their_text_and_integral_floats(value, expected):
     assert to_int(value, "n", minimum=None) == expected
 
 
-@pytest.mark.parametrize("value", [True, 2.5, "2.5", "--5", "", None, "five", [1], "١٢"])
+@pytest.mark.parametrize(
+    "value", [True, 2.5, "2.5", "5.01", "1e3", ".0", "5.0.0", "nan", "inf", "--5", "", None, "five", [1], "١٢"]
+)
 def test_to_int_refuses_what_is_not_an_integer(value):
     with pytest.raises(HumanInputError, match=r"Invalid n=.*must be an integer"):
         to_int(value, "n")
