@@ -23,19 +23,11 @@ from airflow_provider_human.client import (
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.defaults import DEFAULT_BASE_URL
 from airflow_provider_human.exceptions import HumanInputError
+from airflow_provider_human.get_provider_info import CONN_FIELDS
 
-# extra key -> type. get_provider_info.CONN_FIELDS is the form's own table; a test keeps the two in step.
-_EXTRA_TYPES: dict[str, type] = {
-    "identity_base_url": str,
-    "timeout": float,
-    "max_retries": int,
-    "requests_per_second": float,
-    "max_workers": int,
-    "feedback_batch_size": int,
-    "verify_ssl": bool,
-    "proxy": str,
-    "v1_attack_types_encoding": str,
-}
+# extra key -> Python type, read from the connection form's own table: one list of extras, not two.
+_JSON_TYPES: dict[str, type] = {"string": str, "number": float, "integer": int, "boolean": bool}
+_EXTRA_TYPES: dict[str, type] = {key: _JSON_TYPES[field["schema"]["type"][0]] for key, field in CONN_FIELDS.items()}
 
 
 class HumanHook(BaseHook):

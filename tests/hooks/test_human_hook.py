@@ -109,3 +109,24 @@ def test_every_extra_of_the_form_can_be_overridden_by_a_hook_argument(human_conn
     human_conn(v1_attack_types_encoding="repeated")
     assert HumanHook(v1_attack_types_encoding="json").settings.v1_attack_types_encoding == "json"
     assert HumanHook().settings.v1_attack_types_encoding == "repeated"
+
+
+def test_every_extra_of_the_form_reaches_the_settings_even_typed_as_text(human_conn):
+    """The UI form may hand every value over as text; each extra is read with its form's type."""
+    from airflow_provider_human.get_provider_info import CONN_FIELDS
+
+    given = {
+        "identity_base_url": (" http://127.0.0.1:9 ", "http://127.0.0.1:9"),
+        "timeout": ("2.5", 2.5),
+        "max_retries": ("3", 3),
+        "requests_per_second": ("7.5", 7.5),
+        "max_workers": ("2", 2),
+        "feedback_batch_size": ("250", 250),
+        "verify_ssl": ("false", False),
+        "proxy": ("http://127.0.0.1:3128", "http://127.0.0.1:3128"),
+        "v1_attack_types_encoding": ("json", "json"),
+    }
+    assert set(given) == set(CONN_FIELDS)  # a new extra in the form needs a line here
+    human_conn(**{key: text for key, (text, _) in given.items()})
+    settings = HumanHook().settings
+    assert {key: getattr(settings, key) for key in given} == {key: value for key, (_, value) in given.items()}
