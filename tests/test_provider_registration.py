@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_human.get_provider_info import CONN_FIELDS, get_provider_info
 
+
 def test_entry_point_points_at_get_provider_info():
     [ep] = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider_human")]
     assert ep.load() is get_provider_info
