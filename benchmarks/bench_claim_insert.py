@@ -1,0 +1,92 @@
+"""What one ledger row costs to claim on SQLite, apart from the engine: the floor under the ledger path.
+
+Inserts ``--rows`` rows shaped like the engine's claims (the ledger's own DDL, 5,000-row
+transactions, ``ON CONFLICT DO NOTHING`` on the unique key) into a fresh WAL file, three ways:
+with every index the ledger has, with its unique key only, and in memory with no index at
+all (the row itself). Prints µs per row for each.
+
+    .venv/bin/python benchmarks/bench_claim_insert.py [--rows 300000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import tempfile
+import time
+
+import sqlalchemy as sa
+
+from airflow_provider_human.reconciliation.ledger import KEY, build_tables
+
+COLUMNS = ["case_id", "account_id", "attack_type", "closed_at", "fingerprint", "verdict", "comment", "state",
+           "ad_state", "decision", "reason", "detail", "review", "feedback_status", "feedback_result",
+           "feedback_comment", "lookup_failures", "error", "interval_start", "interval_end", "owner", "holder",
+           "created_at", "updated_at"]  # fmt: skip
+
+
+def rows(n: int) -> list[tuple]:
+    accounts = int(n * 0.9)
+    out = []
+    for i in range(n):
+        out.append((f"case-{i}", f"acct-{i % accounts}", "ato",
+                    f"2026-11-18T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.000000Z",
+                    "0123456789abcdef", "confirmed_fraud", None, "planned", "none", "upload", None, None, None,
+                    "resolved", "manually_identified",
+                    "Reconciled by airflow-provider-human for [2026-11-18T00:00:00Z, 2026-11-19T00:00:00Z)", 0, None,
+                    "2026-11-18T00:00:00.000000Z", "2026-11-19T00:00:00.000000Z", "bench/ledger",
+                    "0123456789abcdef0123456789abcdef", "2026-11-22T09:00:00.000000Z",
+                    "2026-11-22T09:00:00.000000Z"))  # fmt: skip
+    out.sort(key=lambda r: r[1])  # the engine claims in account order, chunk by chunk
+    return out
+
+
+def ledger_file(directory: str, indexes: bool) -> str:
+    path = os.path.join(directory, f"ledger-{indexes}.sqlite")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    metadata = sa.MetaData()
+    table, _, _ = build_tables(metadata, "ledger", "rejects")
+    metadata.create_all(engine)
+    engine.dispose()
+    db = sqlite3.connect(path)
+    if not indexes:  # keep the table and its unique key's conflict target, drop what is secondary
+        for name in [i.name for i in table.indexes]:
+            db.execute(f'DROP INDEX "{name}"')
+    db.close()
+    return path
+
+
+def insert(db: sqlite3.Connection, data: list[tuple], conflict: bool) -> float:
+    sql = f"INSERT INTO ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608 (our names)
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(KEY)}) DO NOTHING"
+    started = time.perf_counter()
+    for start in range(0, len(data), 5000):
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(sql, data[start : start + 5000])
+        db.execute("COMMIT")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=300_000)
+    n = parser.parse_args().rows
+    data = rows(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, indexes in (("every ledger index (unique key, closed_at, open rows)", True),
+                               ("unique key only, no secondary index", False)):  # fmt: skip
+            db = sqlite3.connect(ledger_file(tmp, indexes), isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            seconds = insert(db, data, conflict=True)
+            db.close()
+            print(f"{label:55s}: {seconds:6.2f} s, {seconds / n * 1e6:5.1f} µs/row")
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute(f"CREATE TABLE ledger (id INTEGER PRIMARY KEY, {', '.join(COLUMNS)})")
+    seconds = insert(db, data, conflict=False)
+    print(f"{'in memory, no index at all':55s}: {seconds:6.2f} s, {seconds / n * 1e6:5.1f} µs/row")
+
+
+if __name__ == "__main__":
+    main()
