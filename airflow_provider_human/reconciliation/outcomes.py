@@ -59,23 +59,6 @@ class CaseOutcome:
         object.__setattr__(self, "fingerprint", fingerprint(self.verdict, self.comment))
 
     @classmethod
-    def _validated(
-        cls,
-        case_id: str,
-        account_id: str,
-        attack_type: AttackType,
-        verdict: Verdict,
-        closed_at: datetime,
-        comment: str | None,
-    ) -> CaseOutcome:
-        """An outcome :func:`parse_outcome` has just checked (``closed_at`` already UTC): built without
-        the dataclass's per-field checks, which cost more than the parsing on a million rows."""
-        return cls._assemble(
-            case_id, account_id, attack_type, verdict, closed_at, comment, _utc_key(closed_at),
-            _fingerprint_of(verdict, comment),
-        )  # fmt: skip
-
-    @classmethod
     def restore(
         cls,
         case_id: str,
@@ -248,7 +231,13 @@ def parse_outcome(
     comment = get("comment")
     if comment is not None and type(comment) is not str:
         comment = str(comment)
-    return CaseOutcome._validated(case_id, account_id, attack_type, verdict, closed_at, comment or None)
+    comment = comment or None
+    # Checked above, closed_at already UTC: built without the dataclass's per-field __init__ and
+    # __post_init__, which cost more than the parsing itself on a million rows.
+    return CaseOutcome._assemble(
+        case_id, account_id, attack_type, verdict, closed_at, comment, _utc_key(closed_at),
+        _fingerprint_of(verdict, comment),
+    )  # fmt: skip
 
 
 def _parse_closed_at(value: Any) -> datetime | None:
