@@ -216,3 +216,40 @@ def test_claim_counts_only_rows_it_inserted_and_stores_values_exactly(pg):
         assert (got["comment"], got["closed_at"], got["fingerprint"], got["lookup_failures"]) == (
             o.comment, o.closed_at_key, o.fingerprint, 0)  # fmt: skip
         assert got["owner"] == ("pg/one" if int(o.case_id[1:]) < 4000 else "pg/two")
+
+
+def test_a_growing_ledger_refreshes_its_planner_statistics(pg):
+    """A new ledger's statistics say "empty" until autovacuum gets to it, so every history read was a
+    sequential scan (a day of a million outcomes went quadratic). A try that grew the table by at
+    least ``analyze_after_rows`` rows and by what the statistics knew runs ANALYZE after its commit."""
+    from datetime import UTC, datetime
+
+    from airflow_provider_human.client.attack_types import AttackType
+    from airflow_provider_human.reconciliation.ledger import LedgerState
+    from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict
+
+    ledger = Ledger(pg.engine)
+    ledger.analyze_after_rows = 1000
+    ledger.ensure_schema()
+    ledger.register("pg/stats/-1")
+    when = datetime(2026, 11, 18, 10, tzinfo=UTC)
+
+    def reltuples() -> float:
+        with pg.engine.connect() as conn:
+            query = "SELECT reltuples FROM pg_class WHERE relname = 'human_feedback_ledger'"
+            return conn.exec_driver_sql(query).scalar_one()
+
+    def claim(first: int, n: int) -> None:
+        outcomes = [CaseOutcome(f"c{i}", f"a{i}", AttackType.ATO, Verdict.LEGITIMATE, when, None)
+                    for i in range(first, first + n)]  # fmt: skip
+        with ledger.deciding() as decider:
+            decider.claim([(o, LedgerState.NOOP, None) for o in outcomes], owner="pg/stats", interval=("a", "z"))
+
+    claim(0, 999)
+    assert reltuples() <= 0  # never analyzed: -1 on PostgreSQL 14 and later
+    claim(999, 1)
+    assert reltuples() == 1000
+    claim(1000, 999)  # 999 more: fewer than the 1,000 the statistics know
+    assert reltuples() == 1000
+    claim(1999, 1)
+    assert reltuples() == 2000
