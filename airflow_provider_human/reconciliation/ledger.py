@@ -268,7 +268,7 @@ class Ledger:
         self.table, self.rejects, self.holders = build_tables(self.metadata, table, rejects_table)
         self.lease_seconds = float(lease_seconds)
         self.holder = uuid.uuid4().hex
-        self._rows_known = 0.0  # PostgreSQL: the table's size as its planner statistics last said
+        self._rows_known: float | None = None  # PostgreSQL: the table's size as its planner statistics say
         self._rows_unanalyzed = 0  # rows this instance inserted since then
 
     #: PostgreSQL: refresh the ledger's planner statistics once this try has inserted this many
@@ -502,21 +502,23 @@ class Ledger:
         """
         if self.engine.dialect.name != "postgresql":
             return
-        if self._rows_unanalyzed < max(self.analyze_after_rows, self._rows_known):
+        if self._rows_unanalyzed < self.analyze_after_rows:
             return
-        prep = self.engine.dialect.identifier_preparer
-        self._rows_unanalyzed = 0
+        name = self.engine.dialect.identifier_preparer.format_table(self.table)
+        size = sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)")
         try:
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f"ANALYZE {prep.format_table(self.table)}")
-                known = conn.execute(
-                    sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"),
-                    {"name": prep.format_table(self.table)},
-                ).scalar()
+                if self._rows_known is None:  # this try's first look: what the statistics say now
+                    self._rows_known = max(float(conn.execute(size, {"name": name}).scalar() or 0.0), 0.0)
+                if self._rows_unanalyzed < self._rows_known:
+                    return
+                self._rows_unanalyzed = 0
+                conn.exec_driver_sql(f"ANALYZE {name}")
+                self._rows_known = max(float(conn.execute(size, {"name": name}).scalar() or 0.0), 0.0)
         except sa.exc.DBAPIError as exc:  # only ever a speed-up: the run goes on without it
+            self._rows_unanalyzed = 0
             log.warning("Could not refresh the planner statistics of %s: %s", self.table.name, exc)
             return
-        self._rows_known = max(float(known or 0.0), 0.0)
         log.info("Refreshed the planner statistics of %s (%.0f rows)", self.table.name, self._rows_known)
 
     @contextmanager

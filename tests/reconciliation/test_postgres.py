@@ -255,3 +255,11 @@ def test_a_growing_ledger_refreshes_its_planner_statistics(pg):
     assert reltuples() == 1000
     claim(1999, 1)
     assert reltuples() == 2000
+
+    ledger = Ledger(pg.engine)  # the next try starts from what the statistics say (2,000), not from 0
+    ledger.analyze_after_rows = 1000
+    ledger.register("pg/stats/-2")
+    claim(2000, 1999)
+    assert reltuples() == 2000
+    claim(3999, 1)
+    assert reltuples() == 4000
