@@ -21,27 +21,31 @@ import time
 
 import sqlalchemy as sa
 
-from airflow_provider_human.reconciliation.ledger import KEY, build_tables
+from airflow_provider_human.reconciliation.ledger import CLAIM_COLUMNS, KEY, build_tables
 
-COLUMNS = ["case_id", "account_id", "attack_type", "closed_at", "fingerprint", "verdict", "comment", "state",
-           "ad_state", "decision", "reason", "detail", "review", "feedback_status", "feedback_result",
-           "feedback_comment", "lookup_failures", "error", "interval_start", "interval_end", "owner", "holder",
-           "created_at", "updated_at"]  # fmt: skip
+COLUMNS = list(CLAIM_COLUMNS)  # the ledger's own list: a new claimed column fails here, loudly
 
 
 def rows(n: int) -> list[tuple]:
+    """``n`` claims of one day's shape: one decision and one run for all, 10% of accounts twice."""
     accounts = int(n * 0.9)
+    shared = {
+        "attack_type": "ato", "fingerprint": "0123456789abcdef", "verdict": "confirmed_fraud", "comment": None,
+        "state": "planned", "ad_state": "none", "decision": "upload", "reason": None, "detail": None, "review": None,
+        "feedback_status": "resolved", "feedback_result": "manually_identified",
+        "feedback_comment": "Reconciled by airflow-provider-human for [2026-11-18T00:00:00Z, 2026-11-19T00:00:00Z)",
+        "lookup_failures": 0, "error": None, "interval_start": "2026-11-18T00:00:00.000000Z",
+        "interval_end": "2026-11-19T00:00:00.000000Z", "owner": "bench/ledger",
+        "holder": "0123456789abcdef0123456789abcdef", "created_at": "2026-11-22T09:00:00.000000Z",
+        "updated_at": "2026-11-22T09:00:00.000000Z",
+    }  # fmt: skip
     out = []
     for i in range(n):
-        out.append((f"case-{i}", f"acct-{i % accounts}", "ato",
-                    f"2026-11-18T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.000000Z",
-                    "0123456789abcdef", "confirmed_fraud", None, "planned", "none", "upload", None, None, None,
-                    "resolved", "manually_identified",
-                    "Reconciled by airflow-provider-human for [2026-11-18T00:00:00Z, 2026-11-19T00:00:00Z)", 0, None,
-                    "2026-11-18T00:00:00.000000Z", "2026-11-19T00:00:00.000000Z", "bench/ledger",
-                    "0123456789abcdef0123456789abcdef", "2026-11-22T09:00:00.000000Z",
-                    "2026-11-22T09:00:00.000000Z"))  # fmt: skip
-    out.sort(key=lambda r: r[1])  # the engine claims in account order, chunk by chunk
+        own = {"case_id": f"case-{i}", "account_id": f"acct-{i % accounts}",
+               "closed_at": f"2026-11-18T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.000000Z"}  # fmt: skip
+        values = {**shared, **own}
+        out.append(tuple(values[name] for name in COLUMNS))
+    out.sort(key=lambda r: r[COLUMNS.index("account_id")])  # the engine claims in account order, chunk by chunk
     return out
 
 

@@ -52,6 +52,11 @@ DECISION_COLUMNS = (
 )  # fmt: skip
 _NO_DECISION = dict.fromkeys(DECISION_COLUMNS)
 _OUTCOME_COLUMNS = ("case_id", "account_id", "attack_type", "closed_at", "fingerprint", "verdict", "comment")
+#: What a claim writes, in this order: the outcome's own columns, its state, then the rest.
+CLAIM_COLUMNS = (
+    *_OUTCOME_COLUMNS, "state", *DECISION_COLUMNS, "lookup_failures", "error", "interval_start", "interval_end",
+    "owner", "holder", "created_at", "updated_at",
+)  # fmt: skip
 _T = TypeVar("_T")
 _PG_ARRAY = {sa.Integer: "integer[]", sa.Float: "float8[]"}  # every other claimed column is text
 _CHUNK = 500  # ids per statement: below every database's bind-parameter limit
@@ -427,11 +432,10 @@ class Ledger:
         now = now_iso()
         # Every row has the same columns: the outcome's own, the state, then these (decision
         # columns overridden per row). Built as value lists, not dicts: a day is a million rows.
-        shared = {
-            **_NO_DECISION, "lookup_failures": 0, "error": None, "interval_start": interval[0],
-            "interval_end": interval[1], "owner": owner, "holder": self.holder, "created_at": now, "updated_at": now,
-        }  # fmt: skip
-        names = [*_OUTCOME_COLUMNS, "state", *shared]
+        names = list(CLAIM_COLUMNS)
+        shared = dict.fromkeys(names[len(_OUTCOME_COLUMNS) + 1 :])  # in CLAIM_COLUMNS' order
+        shared.update(lookup_failures=0, interval_start=interval[0], interval_end=interval[1], owner=owner,
+                      holder=self.holder, created_at=now, updated_at=now)  # fmt: skip
         defaults = tuple(shared.values())
         pick_shared = operator.itemgetter(*shared)  # a row's decision columns over the defaults, in C
         rows = []
