@@ -105,7 +105,9 @@ with DAG(
         and the day's truth from the ledger (whichever runs and tries did the work)."""
         import logging
 
-        summaries = list(summaries)
+        # One slice, not iteration: iterating a mapped task's results asks for one item past
+        # the end, which Airflow logs as an error ("XCom not found") in a run that succeeded.
+        summaries = list(summaries[:])
         first = summaries[0]
         day = {
             "interval_start": first["interval_start"],
