@@ -106,3 +106,25 @@ def test_three_day_backfill_applies_the_decision_table_exactly_once(provisioned,
     assert len(e2e_fake_api.requests("feedback")) == sum(expected.uploads.values())
     assert e2e_fake_api.requests()[sent_before:] == []  # not even a lookup: every outcome was decided already
     assert ledger(case_db) == rows
+
+
+def test_nothing_the_stack_starts_listens_beyond_loopback(provisioned, airflow_stack):
+    """What the docs promise for `make ui`: Airflow's log server binds every interface (it has no
+    host setting), so the stack starts the scheduler and triggerer without it."""
+    import psutil
+
+    listening = []
+    for root in airflow_stack.processes.values():
+        try:
+            family = [psutil.Process(root.pid), *psutil.Process(root.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in family:
+            try:
+                sockets = proc.net_connections(kind="inet")
+                name = proc.name()
+            except psutil.NoSuchProcess:  # a task's process that ended meanwhile
+                continue
+            listening += [(name, s.laddr.ip, s.laddr.port) for s in sockets if s.status == psutil.CONN_LISTEN]
+    assert any(port == airflow_stack.port for _, _, port in listening), listening  # the api-server was seen
+    assert all(ip in ("127.0.0.1", "::1") for _, ip, _ in listening), listening

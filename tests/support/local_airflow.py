@@ -22,6 +22,10 @@ from urllib.parse import urlsplit
 import requests
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Airflow's log server (started by the scheduler and the triggerer) binds every interface and
+# has no host setting. On one machine it is not needed: the API server reads task logs from
+# the files the tasks wrote. Skipped, so nothing listens beyond 127.0.0.1.
+COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",), "triggerer": ("--skip-serve-logs",)}
 
 # SQLite lets one writer in at a time and Python's driver stops waiting for the lock after
 # 5 s; waiting up to 60 s lets a busy scheduler finish instead of failing an API call. (The
@@ -95,7 +99,7 @@ class AirflowStack:
     def _spawn(self, component: str) -> None:
         with open(self.log_path(component), "wb") as log:  # the child keeps its own copy of the descriptor
             self.processes[component] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", component],
+                [sys.executable, "-m", "airflow", component, *COMPONENT_ARGS.get(component, ())],
                 env=self.env,
                 cwd=self.home,
                 stdout=log,
