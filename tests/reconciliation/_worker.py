@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -36,7 +37,8 @@ def main() -> None:
     reconciler = Reconciler(
         client,
         SqlOutcomeSource(engine=engine),
-        SlowLedger(engine, lease_seconds=2.0),  # a killed worker's rows are free 2 s after it died
+        # a killed worker's rows are free 2 s after it died (longer where no worker is killed: workers.py)
+        SlowLedger(engine, lease_seconds=float(os.environ.get("HUMAN_TEST_LEASE_SECONDS", "2.0"))),
         settings=ReconcileSettings(
             batch_size=int(batch_size), lookup_chunk=5, poll_seconds=0.1, wait_for_others_seconds=60
         ),
