@@ -60,15 +60,35 @@ def failed_before_sending(exc: BaseException) -> bool:
         return True
     if isinstance(exc, requests.exceptions.SSLError):
         return False
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        if isinstance(reason, ProxyError):
-            # urllib3 (2.x) wraps an error as ProxyError only while the connection to the proxy is
-            # not established; a refused or unreachable proxy is its NewConnectionError. Any other
-            # proxy failure (a tunnel the proxy refused, TLS to the proxy) stays in doubt.
-            reason = reason.original_error
-        return isinstance(reason, NewConnectionError)
-    return False
+    return _unopened(exc) is not None
+
+
+def why_unopened(exc: BaseException) -> str | None:
+    """The operating system's words for a connection that never opened ("[Errno 111] Connection
+    refused", "[Errno -2] Name or service not known"), from under requests' and urllib3's
+    wrappers, whose own text is mostly object reprs; ``None`` when there are none."""
+    unopened = _unopened(exc)
+    if unopened is None:
+        return None
+    error, via_proxy = unopened
+    cause = error.__cause__ or error.__context__
+    if not isinstance(cause, OSError) or not str(cause):
+        return None
+    return f"the proxy: {cause}" if via_proxy else str(cause)
+
+
+def _unopened(exc: BaseException) -> tuple[NewConnectionError, bool] | None:
+    """urllib3's error for a connection that never opened, and whether it was the proxy's."""
+    if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
+        return None
+    reason = getattr(exc.args[0], "reason", None)
+    via_proxy = isinstance(reason, ProxyError)
+    if isinstance(reason, ProxyError):
+        # urllib3 (2.x) wraps an error as ProxyError only while the connection to the proxy is
+        # not established; a refused or unreachable proxy is its NewConnectionError. Any other
+        # proxy failure (a tunnel the proxy refused, TLS to the proxy) stays in doubt.
+        reason = reason.original_error
+    return (reason, via_proxy) if isinstance(reason, NewConnectionError) else None
 
 
 @dataclass

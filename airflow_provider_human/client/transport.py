@@ -28,6 +28,7 @@ from airflow_provider_human.client.retry import (
     failed_before_sending,
     make_retrying,
     parse_retry_after,
+    why_unopened,
 )
 from airflow_provider_human.client.session import build_session
 from airflow_provider_human.client.settings import ClientSettings
@@ -162,7 +163,7 @@ class Transport:
         if isinstance(exc, requests.exceptions.Timeout) and not before:
             message = f"HUMAN did not answer within {self.settings.timeout} s"
         elif before:
-            message = f"Could not reach HUMAN at {_host(url)} ({self.scrub(_short(exc))})"
+            message = f"Could not reach HUMAN at {_host(url)} ({self.scrub(why_unopened(exc) or _short(exc))})"
         else:
             message = f"Connection to HUMAN at {_host(url)} failed mid-request ({self.scrub(_short(exc))})"
         if not idempotent and not before:
