@@ -116,7 +116,11 @@ def _post(url: str, body: dict) -> None:
 
 
 def _airflow(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "airflow", *args], env=env, check=True, capture_output=True)
+    """An airflow command whose output matters only when it fails: then it is shown, and the demo stops."""
+    run = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        output = (run.stdout + run.stderr).strip().splitlines()
+        raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {run.returncode}):\n" + "\n".join(output[-40:]))
 
 
 if __name__ == "__main__":
