@@ -82,8 +82,9 @@ def _unopened(exc: BaseException) -> tuple[NewConnectionError, bool] | None:
     if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
         return None
     reason = getattr(exc.args[0], "reason", None)
-    via_proxy = isinstance(reason, ProxyError)
+    via_proxy = False
     if isinstance(reason, ProxyError):
+        via_proxy = True
         # urllib3 (2.x) wraps an error as ProxyError only while the connection to the proxy is
         # not established; a refused or unreachable proxy is its NewConnectionError. Any other
         # proxy failure (a tunnel the proxy refused, TLS to the proxy) stays in doubt.
