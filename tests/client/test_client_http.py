@@ -188,7 +188,7 @@ def test_retry_after_http_date_is_honoured(client, fake_api, sleeps):
     with pytest.raises(HumanRateLimitError):
         client.get_account_info_v2("b")
     retry_waits = [s for s in sleeps.calls if s >= 1.0]
-    assert len(retry_waits) >= 5 and all(s <= 3.0 for s in retry_waits)
+    assert len(retry_waits) >= 5 and all(s <= 3.0 for s in retry_waits), sleeps.calls
     assert [e["status"] for e in fake_api.requests()] == [200] + [429] * 6
 
 
