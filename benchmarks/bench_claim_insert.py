@@ -45,7 +45,8 @@ def rows(n: int) -> list[tuple]:
                "closed_at": f"2026-11-18T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.000000Z"}  # fmt: skip
         values = {**shared, **own}
         out.append(tuple(values[name] for name in COLUMNS))
-    out.sort(key=lambda r: r[COLUMNS.index("account_id")])  # the engine claims in account order, chunk by chunk
+    account = COLUMNS.index("account_id")
+    out.sort(key=lambda r: r[account])  # the engine claims in account order, chunk by chunk
     return out
 
 
