@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: demo ui test lint unit e2e docs screenshots bench constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0) if v >= (3, 11) else sys.exit(f"$(PYTHON) is Python {v[0]}.{v[1]}; this project needs 3.11 (its constraints are known-good there). Run: make PYTHON=python3.11 $(MAKECMDGOALS)")'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; v == (3, 11) or print(f"note: $(PYTHON) is Python {v[0]}.{v[1]}; constraints.txt is known-good on 3.11 (make PYTHON=python3.11 ...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
