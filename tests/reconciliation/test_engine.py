@@ -317,3 +317,15 @@ def test_the_heartbeat_keeps_a_live_runs_lease_and_release_ends_it(case_db, fake
     assert holder_leases(case_db)[0] > ledger.clock()
     ledger.release()
     assert holder_leases(case_db) == [0.0]
+
+
+def test_a_done_interval_is_not_read_again_for_open_rows(case_db, fake_api, reconcile, monkeypatch):
+    """The verdict reads the interval's open rows only when its breakdown shows some: each read took about 0.8 s of a 1,000,000-row day."""
+    calls = []
+    real = Ledger.open_rows
+    monkeypatch.setattr(Ledger, "open_rows", lambda self, *a, **k: calls.append(a) or real(self, *a, **k))
+    case_db.add(outcome("c1", "a1", "confirmed_fraud"))
+    seed_states(fake_api, none=["a1"])
+    report, _ = reconcile()
+    assert report.counts["requests_sent"] == 1 and report.left == []
+    assert len(calls) == 1  # _settle's; the verdict trusted the breakdown
