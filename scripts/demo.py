@@ -65,6 +65,8 @@ def main() -> int:
         for (method, kind, status), count in sorted(received.items()):
             print(f"    {count:4d} x {method:4s} {kind:8s} -> {status}")
         print(f"==> reports: {home / 'reports' / 'human'}; ledger: table human_feedback_ledger in .demo/cases.sqlite")
+        print("==> next: `make ui` opens the same DAG in Airflow's UI on http://127.0.0.1:8080, with seven days of "
+              "cases to backfill (docs/getting-started.md)")
         return 1 if failed else 0
     finally:
         fake.send_signal(signal.SIGTERM)
@@ -72,7 +74,8 @@ def main() -> int:
 
 
 def _run_day(env: dict, day: str, suffix: str) -> int:
-    # On a data-interval timetable, a run whose logical date is D covers [D - 1 day, D).
+    # `dags test D` makes a manual run: its data interval is the last whole one before D, [D - 1 day, D).
+    # (A scheduled or backfill run whose logical date is D covers [D, D + 1 day): see the DAG's doc.)
     next_day = time.strftime("%Y-%m-%d", time.gmtime(time.mktime(time.strptime(day, "%Y-%m-%d")) + 86400))
     print(f"\n==> airflow dags test human_case_reconciliation {next_day}   (cases closed on {day})", flush=True)
     run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "human_case_reconciliation", next_day],
@@ -81,8 +84,21 @@ def _run_day(env: dict, day: str, suffix: str) -> int:
     (DEMO / log_name).write_text(run.stdout + run.stderr)
     table = _report_table(run.stdout + run.stderr)
     print(table or "    (no report found; see the log)")
+    report = _report_file(run.stdout + run.stderr)
+    if report:
+        print(f"    report: {report}")
     print(f"    run {'succeeded' if run.returncode == 0 else 'FAILED'}; log: .demo/{log_name}")
     return run.returncode != 0
+
+
+def _report_file(output: str) -> str:
+    """The Markdown report the run wrote, relative to the project (from the operator's "Reports written" line)."""
+    for line in output.splitlines():
+        if "Reports written: " in line:
+            for path in line.split("Reports written: ", 1)[1].split(" [airflow.task")[0].split(", "):
+                if path.endswith(".md"):
+                    return os.path.relpath(path)
+    return ""
 
 
 def _report_table(output: str) -> str:
