@@ -329,3 +329,37 @@ def test_a_done_interval_is_not_read_again_for_open_rows(case_db, fake_api, reco
     report, _ = reconcile()
     assert report.counts["requests_sent"] == 1 and report.left == []
     assert len(calls) == 1  # _settle's; the verdict trusted the breakdown
+
+
+def test_a_claim_stores_each_rows_own_state_and_columns_and_counts_only_new_rows(case_db):
+    """SQLite's claim (one executemany of value lists, decision columns shared per columns dict): rows
+    sharing one columns dict with different states, rows with no columns and rows with their own
+    keep every value, and rows already claimed are not counted again."""
+    from airflow_provider_human.client.attack_types import AttackType
+    from airflow_provider_human.reconciliation.ledger import LedgerState
+    from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict
+
+    ledger = Ledger(case_db.engine)
+    ledger.ensure_schema()
+    ledger.register("claims/-1")
+    when = datetime(2026, 11, 18, 10, tzinfo=UTC)
+    outcomes = [CaseOutcome(f"c{i}", f"a{i}", AttackType.ATO, Verdict.LEGITIMATE, when, f"note {i}") for i in range(9)]
+    shared = {"decision": "false_positive", "feedback_status": "resolved", "feedback_result": "no_attack"}
+    items = [(o, LedgerState.PLANNED if i % 2 else LedgerState.NOOP, shared) for i, o in enumerate(outcomes[:4])]
+    items += [(o, LedgerState.CLAIMED, None) for o in outcomes[4:6]]
+    items += [(o, LedgerState.CLAIMED, {"error": f"lookup {o.case_id} failed", "lookup_failures": 2})
+              for o in outcomes[6:]]  # fmt: skip
+    assert ledger.claim(items[:5], owner="run/one", interval=("2026-11-18", "2026-11-19")) == 5
+    assert ledger.claim(items, owner="run/two", interval=("2026-11-18", "2026-11-19")) == 4
+
+    stored = {r["case_id"]: r for r in case_db.ledger_rows()}
+    for i, (o, state, columns) in enumerate(items):
+        row = stored[o.case_id]
+        assert (row["account_id"], row["attack_type"], row["verdict"], row["comment"], row["closed_at"]) == (
+            o.account_id, "ato", "legitimate", o.comment, o.closed_at_key)  # fmt: skip
+        assert row["state"] == state.value and row["holder"] == ledger.holder
+        assert row["owner"] == ("run/one" if i < 5 else "run/two")
+        assert (row["interval_start"], row["interval_end"]) == ("2026-11-18", "2026-11-19")
+        expected = {"decision": None, "feedback_result": None, "error": None, "lookup_failures": 0, **(columns or {})}
+        assert {k: row[k] for k in ("decision", "feedback_result", "error", "lookup_failures")} == {
+            k: expected[k] for k in ("decision", "feedback_result", "error", "lookup_failures")}  # fmt: skip
