@@ -65,8 +65,10 @@ def main() -> int:
         for (method, kind, status), count in sorted(received.items()):
             print(f"    {count:4d} x {method:4s} {kind:8s} -> {status}")
         print(f"==> reports: {home / 'reports' / 'human'}; ledger: table human_feedback_ledger in .demo/cases.sqlite")
-        print("==> next: `make ui` opens the same DAG in Airflow's UI on http://127.0.0.1:8080, with seven days of "
-              "cases to backfill (docs/getting-started.md)")
+        print(
+            "==> next: `make ui` opens the same DAG in Airflow's UI on http://127.0.0.1:8080, with seven days of "
+            "cases to backfill (docs/getting-started.md)"
+        )
         return 1 if failed else 0
     finally:
         fake.send_signal(signal.SIGTERM)
