@@ -1,7 +1,8 @@
 """Example: every HUMAN operator once — look accounts up, upload feedback, update an identity.
 
-Runs against the ``human_default`` connection. ``make demo`` points it at the local fake
-HUMAN API; in production the same DAG talks to https://console.humansecurity.com.
+Runs against the ``human_default`` connection: ``make ui`` points it at the local fake HUMAN
+API (so does docs/getting-started.md, "Your own DAG against the fake API"); in production the
+same DAG talks to https://console.humansecurity.com.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ last seven days, the connections `human_default` and `human_case_db` and the poo
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sys
@@ -31,6 +32,7 @@ def main() -> int:
     today = datetime.now(UTC).date()
     days = [(today - timedelta(days=n)).isoformat() for n in range(7, 0, -1)]
     stop_on_sigterm()  # a kill stops Airflow too, like Ctrl-C
+    (HOME / "ui.pid").write_text(f"{os.getpid()}\n")  # what to kill when this runs in the background
     with FakeHumanAPI(token=TOKEN) as fake:
         accounts = build_case_db(HOME / "cases.sqlite", days)
         fake.seed_accounts(accounts)
@@ -45,7 +47,7 @@ def main() -> int:
     fake HUMAN API: {fake.url} ({len(accounts)} accounts); cases closed {days[0]} .. {days[-1]} in .ui/cases.sqlite
     Try: Dags -> human_case_reconciliation -> Trigger -> Backfill, From {days[0]} To {days[-1]}.
     Admin -> Connections -> human_default -> Test Connection checks the token.
-    Component logs: .ui/airflow/*.out. Ctrl-C stops everything.""",
+    Component logs: .ui/airflow/*.out. Ctrl-C (or kill {os.getpid()}, also in .ui/ui.pid) stops everything.""",
                 flush=True,
             )
             while True:

@@ -12,6 +12,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_human.client import AccountLookupResult
 from airflow_provider_human.client.attack_types import AttackType
+from airflow_provider_human.client.builders import validate_account_id
 from airflow_provider_human.client.coerce import to_bool, to_int, to_list, to_optional_list
 from airflow_provider_human.exceptions import HumanAPIError, HumanInputError, HumanLookupFailedError
 from airflow_provider_human.operators.base import HumanBaseOperator
@@ -71,7 +72,11 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         self.max_workers = max_workers
 
     def run(self, context: Any) -> dict[str, Any]:
-        ids = to_list(self.account_ids, "account_ids")
+        # every id checked before the first request (the client, which streams, reports a bad one per account)
+        ids = [
+            validate_account_id(raw, f"account_ids[{i}]")
+            for i, raw in enumerate(to_list(self.account_ids, "account_ids"))
+        ]
         days_range = to_int(self.days_range, "days_range")
         attack_types = to_optional_list(self.attack_types, "attack_types")
         if attack_types is not None:

@@ -66,13 +66,22 @@ def test_lookup_accepts_rendered_list_text_and_one_id(human_conn, fake_api):
 
 
 def test_lookup_failures_fail_the_task_after_writing_the_rest(human_conn, fake_api, tmp_path):
+    fake_api.configure(lookup_status={"gone": 404})
     target = tmp_path / "l.jsonl"
-    op = HumanAccountInfoOperator(task_id="t", account_ids=["ok", "also-ok", ""], output_path=str(target))
-    with pytest.raises(HumanLookupFailedError, match="1 of 3 lookups failed"):
+    op = HumanAccountInfoOperator(task_id="t", account_ids=["ok", "also-ok", "gone"], output_path=str(target))
+    with pytest.raises(HumanLookupFailedError, match="1 of 3 lookups failed: gone: "):
         op.execute({})
     assert len(target.read_text().splitlines()) == 3
-    lenient = HumanAccountInfoOperator(task_id="t", account_ids=["ok", ""], fail_on_error=False).execute({})
+    lenient = HumanAccountInfoOperator(task_id="t", account_ids=["ok", "gone"], fail_on_error=False).execute({})
     assert lenient["failed"] == 1
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, True, 1.5])
+def test_lookup_names_a_bad_id_before_any_request(human_conn, fake_api, bad):
+    """Seen by a new user: ["acct-1", ""] looked acct-1 up, then failed with "1 of 2 lookups failed: : …"."""
+    with pytest.raises(HumanInputError, match=r"account_ids\[1\]"):
+        HumanAccountInfoOperator(task_id="t", account_ids=["acct-1", bad, "acct-2"]).execute({})
+    assert fake_api.requests() == []
 
 
 def test_lookup_v1_with_attack_types(human_conn, fake_api):
