@@ -31,6 +31,7 @@ from airflow_provider_human.exceptions import (
     ReconciliationNeedsAttentionError,
 )
 from airflow_provider_human.reconciliation.ad_state import ADState, IncidentNames, read_ad_state
+from airflow_provider_human.reconciliation.collector import frozen_heap
 from airflow_provider_human.reconciliation.delivery import IN_DOUBT as _IN_DOUBT
 from airflow_provider_human.reconciliation.delivery import Delivery
 from airflow_provider_human.reconciliation.history import History, decide_before_lookup, decide_with_state
@@ -160,27 +161,28 @@ class Reconciler:
                  f", shard {report.shard}" if report.shard else "", report.source,
                  " (DRY RUN: nothing is written or sent)" if self.settings.dry_run else "")  # fmt: skip
         result = RunResult(report)
-        try:
-            if self.settings.dry_run:
-                with OutcomeStaging(self.settings.staging_dir) as staging:
-                    self._stage(staging, run)
-                    self._plan_dry(staging, run)
-            else:
-                self.ledger.ensure_schema()
-                self.ledger.register(owner)
-                with self.ledger.heartbeat():
-                    try:
-                        self._reconcile(run, read_source)
-                    finally:
-                        released = self.ledger.release()
-                        if released:
-                            log.info("Released %d unfinished outcomes: the next try or run takes them at once",
-                                     released)  # fmt: skip
-                result.error = self._verdict(run)
-        except Exception as exc:
-            result.error = exc
-        finally:
-            report.duration_seconds = time.monotonic() - began
+        with frozen_heap():  # a day's million objects would set off full collections again and again
+            try:
+                if self.settings.dry_run:
+                    with OutcomeStaging(self.settings.staging_dir) as staging:
+                        self._stage(staging, run)
+                        self._plan_dry(staging, run)
+                else:
+                    self.ledger.ensure_schema()
+                    self.ledger.register(owner)
+                    with self.ledger.heartbeat():
+                        try:
+                            self._reconcile(run, read_source)
+                        finally:
+                            released = self.ledger.release()
+                            if released:
+                                log.info("Released %d unfinished outcomes: the next try or run takes them at once",
+                                         released)  # fmt: skip
+                    result.error = self._verdict(run)
+            except Exception as exc:
+                result.error = exc
+            finally:
+                report.duration_seconds = time.monotonic() - began
         return result
 
     def _reconcile(self, run: _Run, read_source: bool = True) -> None:
