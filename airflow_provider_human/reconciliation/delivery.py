@@ -80,8 +80,37 @@ class Delivery:
                                      clock_skew_seconds=self.settings.clock_skew_seconds)  # fmt: skip
                 judged.setdefault(answer, []).append(row)
             for (applied, why), group in judged.items():
+                if applied is Applied.NO:
+                    group = self._not_after_newer(group, why, report)
+                    if not group:
+                        continue
                 self._apply_verification(applied, why, group, report)
         return rounds
+
+    def _not_after_newer(self, rows: list[LedgerRow], why: str, report: ReconciliationReport) -> list[LedgerRow]:
+        """Of rows verified not applied, those that may be sent again; the rest go to a person.
+
+        AD's state alone misleads once a newer outcome of the pair was decided on top of this
+        upload (its confirmation may have closed the very incident this one opened): sending
+        again then could contradict it or open a second incident. The engine no longer decides
+        on top of an unlanded upload; this guards a ledger written otherwise.
+        """
+        histories = self.ledger.read_history({(r.account_id, r.attack_type) for r in rows})
+        resend: list[LedgerRow] = []
+        for row in rows:
+            history = histories.get((row.account_id, row.attack_type))
+            newer = history.newer_told(row.closed_at) if history else None
+            if newer is None:
+                resend.append(row)
+                continue
+            detail = f"{why}, but a newer outcome of the pair was decided since: {newer.describe()}"
+            moved = self.ledger.move([row.id], IN_DOUBT, LedgerState.NEEDS_REVIEW, review=ReviewKind.IN_DOUBT.value,
+                                     error=f"needs review: {detail}"[:1000])  # fmt: skip
+            report.counts["needs_review"] += moved
+            log.error("NEEDS REVIEW: account %s, %s, %s/%s, batch %s: %s; not resent", row.account_id,
+                      row.attack_type, row.feedback_status, row.feedback_result or "-", row.batch_id,
+                      detail)  # fmt: skip
+        return resend
 
     def _apply_verification(
         self, applied: Applied, why: str, rows: list[LedgerRow], report: ReconciliationReport

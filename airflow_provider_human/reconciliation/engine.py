@@ -34,7 +34,12 @@ from airflow_provider_human.reconciliation.ad_state import ADState, IncidentName
 from airflow_provider_human.reconciliation.collector import frozen_heap
 from airflow_provider_human.reconciliation.delivery import IN_DOUBT as _IN_DOUBT
 from airflow_provider_human.reconciliation.delivery import Delivery
-from airflow_provider_human.reconciliation.history import History, decide_before_lookup, decide_with_state
+from airflow_provider_human.reconciliation.history import (
+    WAITS_FOR_EARLIER,
+    History,
+    decide_before_lookup,
+    decide_with_state,
+)
 from airflow_provider_human.reconciliation.ledger import (
     DECISION_COLUMNS,
     NEEDS_A_PERSON,
@@ -318,6 +323,9 @@ class Reconciler:
                 if found is None:
                     error = errors.get(outcome.account_id)
                     item = self._undecided(outcome, str(error) if error else _HISTORY_CHANGED)
+                elif found[1].category is Category.WAITING:
+                    run.counts["waits_for_earlier"] += 1
+                    item = (outcome, LedgerState.CLAIMED, _waiting_columns(found[1]))
                 else:
                     decided.append((outcome, found[1]))
                     item = (outcome, *self._columns(outcome.comment, *found, run))
@@ -360,7 +368,11 @@ class Reconciler:
         state, unmapped = read_ad_state(info, outcome.attack_type, self.incident_names)
         if table_only and state is not ADState.AMBIGUOUS:
             return state, self.policy.decide(outcome.verdict, state)
-        return state, decide_with_state(outcome, state, unmapped, History() if table_only else history, self.policy)
+        if table_only or not history.rows:
+            return state, decide_with_state(outcome, state, unmapped, _NO_HISTORY, self.policy)
+        pending = [i for i in info.active_incidents if self.incident_names.attack_of(i) is outcome.attack_type]
+        return state, decide_with_state(outcome, state, unmapped, history, self.policy, pending,
+                                        self.settings.clock_skew_seconds)  # fmt: skip
 
     @staticmethod
     def _undecided(outcome: CaseOutcome, why: str) -> tuple[CaseOutcome, LedgerState, dict[str, Any]]:
@@ -432,31 +444,46 @@ class Reconciler:
         }
 
     def _decide_claimed(self, run: _Run) -> None:
-        """Rows this try holds undecided (a lookup failed before, reprocess reopened them, or a
-        person answered "Resend" on a review item): decide now, with history, in one locked step."""
+        """Rows this try holds undecided (a lookup failed before, reprocess reopened them, a person
+        answered "Resend" on a review item, or an earlier upload of the pair had not landed):
+        decide now, with history, in one locked step.
+
+        A row still waiting for an earlier upload costs no lookup and is looked at again on the
+        next pass (the run waits for it, bounded: see :meth:`_settle`).
+        """
         for rows in self.ledger.iter_mine([LedgerState.CLAIMED], chunk=self.settings.lookup_chunk):
             rows = [r for r in rows if r.id not in run.decide_tried]  # one more lookup per try, no more
             if not rows:
                 continue
-            run.decide_tried.update(r.id for r in rows)
-            infos, errors = self._lookup({r.account_id for r in rows}, run)
+            seen = self.ledger.read_history({(r.account_id, r.attack_type) for r in rows})  # unlocked: spares lookups
+            still_waiting = {r.id for r in rows if _waits(r, seen)}
+            looked_up = [r for r in rows if r.id not in still_waiting]
+            run.decide_tried.update(r.id for r in looked_up)
+            infos, errors = self._lookup({r.account_id for r in looked_up}, run) if looked_up else ({}, {})
             updates: list[dict[str, Any]] = []
             failed: dict[tuple[str, bool], list[int]] = {}
+            waiting: dict[str, list[int]] = {}
             with self.ledger.deciding() as decider:
                 histories = decider.history({(r.account_id, r.attack_type) for r in rows})
                 for row in rows:
                     outcome = _outcome_of(row)
                     past = histories.get((row.account_id, row.attack_type), History())
                     history = History(tuple(p for p in past.rows if p.id != row.id))
-                    decided = self._decide(outcome, history, infos.get(row.account_id), run,
+                    info = infos.get(row.account_id) if row.id not in still_waiting else None
+                    decided = self._decide(outcome, history, info, run,
                                            table_only=row.answer == Answer.RESEND.value)  # fmt: skip
+                    if decided is not None and decided[1].category is Category.WAITING:
+                        waiting.setdefault(decided[1].detail or "", []).append(row.id)
+                        continue
                     if decided is not None:
                         state, decision = decided
                         self._count(decision, run)
                         new_state, columns = self._columns(row.comment, state, decision, run)
                         updates.append({"row_id": row.id, "new_state": new_state.value, **columns})
                         continue
-                    error = errors[row.account_id]
+                    error = errors.get(row.account_id)
+                    if error is None:  # not looked up (it waited a moment ago): the next pass looks
+                        continue
                     permanent = isinstance(error, _PERMANENT_LOOKUP_ERRORS)
                     if permanent and row.lookup_failures + 1 >= self.settings.max_lookup_failures:
                         run.report.skipped["lookup_failed"] += 1
@@ -466,6 +493,8 @@ class Reconciler:
                     else:
                         failed.setdefault((str(error)[:1000], permanent), []).append(row.id)
                 decider.record_decisions(updates)
+            for detail, ids in waiting.items():
+                self.ledger.record_waiting(ids, WAITS_FOR_EARLIER, detail)
             for (error_text, permanent), ids in failed.items():
                 self.ledger.record_lookup_failures(ids, error_text, permanent=permanent)
 
@@ -519,6 +548,9 @@ class Reconciler:
                 if decided is None:
                     continue
                 decision = decided[1]
+                if decision.category is Category.WAITING:
+                    run.counts["waits_for_earlier"] += 1
+                    continue
                 self._count(decision, run)
                 if decision.uploads and decision.review is None:
                     comment = self._comment_for(outcome.comment, run)
@@ -568,6 +600,8 @@ class Reconciler:
             return False
         if row.holder != self.ledger.holder:
             return row.lease_until > now
+        if row.state is LedgerState.CLAIMED and row.reason == WAITS_FOR_EARLIER:
+            return True  # an earlier upload of its pair (another day's, maybe in flight) may land meanwhile
         # Mine and in doubt: verified once old enough (and sent again if not applied), for a few rounds
         # only: while HUMAN keeps failing, the next try (after Airflow's retry delay) goes on.
         return row.state in _IN_DOUBT and run.verify_rounds < _VERIFY_ROUNDS
@@ -596,8 +630,16 @@ class Reconciler:
             left.append(f"{len(held)} outcomes held by {owner} until {until}")
         free = [r for r in unfinished if r.lease_until <= now or r.holder == self.ledger.holder]
         states = Counter(r.state for r in free)
-        if states[LedgerState.CLAIMED]:
-            left.append(f"{states[LedgerState.CLAIMED]} outcomes not decided yet (their lookups failed)")
+        waits = [r for r in free if r.state is LedgerState.CLAIMED and r.reason == WAITS_FOR_EARLIER]
+        if waits:
+            what = "1 outcome waits" if len(waits) == 1 else f"{len(waits)} outcomes wait"
+            left.append(f"{what} for an earlier upload of the same account and attack type to land (decided on the "
+                        "next try, once it has; if that day's run has stopped, clear it): "
+                        + "; ".join(f"account {r.account_id} {r.attack_type}: {r.detail}" for r in waits[:_SHOWN])
+                        + (f" and {len(waits) - _SHOWN} more" if len(waits) > _SHOWN else ""))  # fmt: skip
+        undecided = states[LedgerState.CLAIMED] - len(waits)
+        if undecided:
+            left.append(f"{undecided} outcomes not decided yet (their lookups failed)")
         if states[LedgerState.PLANNED]:
             left.append(f"{states[LedgerState.PLANNED]} uploads not applied yet (refused before HUMAN acted)")
         in_doubt = [r for r in free if r.state in _IN_DOUBT]
@@ -629,6 +671,21 @@ _SUPERSEDED = {"decision": Category.SUPERSEDED.value}
 _NO_HISTORY = History()  # the default for pairs the ledger has never seen (most of a day's)
 # Another run wrote history for the pair between the unlocked pre-read and the decision: not looked up.
 _HISTORY_CHANGED = "not looked up: the history changed while deciding"
+
+
+def _waiting_columns(decision: Decision) -> dict[str, Any]:
+    """A fresh outcome claimed undecided: an earlier upload of its pair has not landed."""
+    return {"reason": WAITS_FOR_EARLIER, "detail": decision.detail}
+
+
+def _waits(row: LedgerRow, histories: dict[tuple[str, str], History]) -> bool:
+    """Whether a claimed row still waits for an earlier upload of its pair (as the history read tells)."""
+    past = histories.get((row.account_id, row.attack_type))
+    if past is None or row.answer == Answer.RESEND.value:  # a person's Resend is decided by the table alone
+        return False
+    history = History(tuple(p for p in past.rows if p.id != row.id))
+    decision = decide_before_lookup(_outcome_of(row), history)
+    return decision is not None and decision.category is Category.WAITING
 
 
 def _lookup_skip() -> dict[str, Any]:

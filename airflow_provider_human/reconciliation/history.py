@@ -9,19 +9,26 @@ type) is consulted, whatever interval or run order it came from:
    across intervals, in any backfill order);
 2. the same case outcome is in the ledger with another verdict or comment (the export
    edited the row in place): ``edited``; a changed verdict waits for a person;
-3. the verdict says what our last upload already said: ``already_reported`` (nothing sent);
+3. an earlier upload of the pair has not landed (``planned``, ``sending``, ``in_doubt``,
+   ``needs_review``): this outcome *waits*, undecided, until it has; deciding on top of it
+   would assume what AD may never have been told (one conversation per pair);
 4. the verdict contradicts our last upload: ``reversal`` (nothing sent, the API cannot
    retract; a person decides);
-5. otherwise the policy table decides from AD's state (see :data:`THREE_WAY` in the docs).
+5. the verdict says what our last upload already said: ``already_reported`` (nothing
+   sent), except that after closing feedback AD is looked up: a Pending incident opened
+   since is answered by the table (``new_incident_since_feedback``);
+6. otherwise the policy table decides from AD's state (see :data:`THREE_WAY` in the docs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from enum import StrEnum
 
 from airflow_provider_human.client.builders import FeedbackResult, FeedbackStatus
+from airflow_provider_human.client.responses import ActiveIncident
 from airflow_provider_human.reconciliation.ad_state import ADState
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict
 from airflow_provider_human.reconciliation.policy import Category, Decision, DecisionPolicy, ReviewKind
@@ -38,6 +45,10 @@ class Told(StrEnum):
 
 #: Ledger states whose upload may have reached HUMAN (``failed`` was refused; ``claimed`` is undecided).
 _TOLD_STATES = frozenset({"planned", "sending", "in_doubt", "sent", "needs_review"})
+#: Of those, the ones not final: the upload may not have landed (yet, or ever). A newer outcome waits.
+UNLANDED_STATES = frozenset({"planned", "sending", "in_doubt", "needs_review"})
+#: The ``reason`` of an outcome claimed undecided because an earlier upload of its pair has not landed.
+WAITS_FOR_EARLIER = "waits_for_earlier_upload"
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,12 @@ class PastOutcome:
     feedback_status: str | None
     feedback_result: str | None
     batch_id: str | None
+    marked_at: float | None  # when its batch was marked sending (database clock); None if never sent
+
+    @property
+    def unlanded(self) -> bool:
+        """An upload was decided and may not have reached HUMAN: not final yet."""
+        return self.feedback_status is not None and self.state in UNLANDED_STATES
 
     @property
     def told(self) -> Told:
@@ -97,6 +114,20 @@ class History:
         ]  # fmt: skip
         return same[-1] if same else None
 
+    def unlanded_before(self, outcome: CaseOutcome) -> PastOutcome | None:
+        """The latest row, not newer than ``outcome`` and not ``outcome`` itself, whose upload has not landed."""
+        key = (outcome.case_id, outcome.closed_at_key)
+        rows = [
+            r for r in self.rows
+            if r.unlanded and r.closed_at <= outcome.closed_at_key and (r.case_id, r.closed_at) != key
+        ]  # fmt: skip
+        return rows[-1] if rows else None
+
+    def newer_told(self, closed_at: str) -> PastOutcome | None:
+        """The latest row closed after ``closed_at`` whose upload may have reached HUMAN."""
+        rows = [r for r in self.rows if r.closed_at > closed_at and r.told is not Told.NOTHING]
+        return rows[-1] if rows else None
+
     def last_told(self, before: CaseOutcome | None = None) -> PastOutcome | None:
         """The latest row whose upload may have reached HUMAN (not later than ``before``)."""
         told = [
@@ -131,6 +162,10 @@ def decide_before_lookup(outcome: CaseOutcome, history: History) -> Decision | N
             f"before: {earlier.describe()}",
             review=ReviewKind.EDITED,
         )
+    unlanded = history.unlanded_before(outcome)
+    if unlanded is not None:
+        return Decision(Category.WAITING, reason=WAITS_FOR_EARLIER,
+                        detail=f"waits for the earlier upload of {unlanded.describe()}")  # fmt: skip
     told = history.last_told(outcome)
     if told is None:
         return None
@@ -145,13 +180,29 @@ def decide_before_lookup(outcome: CaseOutcome, history: History) -> Decision | N
         )
     if outcome.verdict is Verdict.CONFIRMED_FRAUD and told.told is Told.FRAUD_OPEN:
         return None  # a confirmation of the Pending incident we opened: depends on whether it is still pending
+    if told.told is not Told.FRAUD_OPEN:
+        return None  # closing feedback answered the incidents of its day: is one Pending now? (look AD up)
+    return _already_reported(told)
+
+
+def _already_reported(told: PastOutcome) -> Decision:
     return Decision(Category.ALREADY_REPORTED, reason="same_meaning_sent", detail=f"already told: {told.describe()}")
 
 
 def decide_with_state(
-    outcome: CaseOutcome, state: ADState, unmapped: list[str], history: History, policy: DecisionPolicy
+    outcome: CaseOutcome,
+    state: ADState,
+    unmapped: list[str],
+    history: History,
+    policy: DecisionPolicy,
+    pending: Sequence[ActiveIncident] = (),
+    clock_skew_seconds: float = 300.0,
 ) -> Decision:
-    """The decision once AD's state is known (after :func:`decide_before_lookup` returned ``None``)."""
+    """The decision once AD's state is known (after :func:`decide_before_lookup` returned ``None``).
+
+    ``pending``: AD's Pending incidents of the outcome's attack type (their creation times
+    tell an incident opened after our feedback from one our feedback should have answered).
+    """
     if state is ADState.AMBIGUOUS:
         seen = ", ".join(unmapped) if unmapped else "is_under_attack with no incident of a known type"
         return Decision(Category.SKIP, reason="ambiguous_ad_state", detail=f"incident types seen: {seen}",
@@ -161,4 +212,31 @@ def decide_with_state(
         # We opened a Pending incident and it is no longer pending: someone closed it in AD.
         return Decision(Category.ALREADY_REPORTED, reason="our_incident_closed_in_ad",
                         detail=f"the Pending incident we opened is no longer pending: {told.describe()}")  # fmt: skip
+    if told is not None and told.told in (Told.FRAUD_CLOSED, Told.LEGITIMATE):
+        said_fraud = told.told is Told.FRAUD_CLOSED
+        if said_fraud == _fraud(outcome.verdict):  # (a contradiction was a reversal before the lookup)
+            if state is not ADState.PENDING:
+                return _already_reported(told)
+            return _after_closing_feedback(outcome, told, pending, policy, clock_skew_seconds)
     return policy.decide(outcome.verdict, state)
+
+
+def _after_closing_feedback(
+    outcome: CaseOutcome, told: PastOutcome, pending: Sequence[ActiveIncident], policy: DecisionPolicy, skew: float
+) -> Decision:
+    """AD shows a Pending incident although our last feedback closed (or opened as resolved) the pair's.
+
+    Our feedback cannot explain it. Created clearly after that upload (beyond the clock skew):
+    a new incident, answered by the table like any other. Otherwise (created before, or no
+    time to compare) the pages cannot say why it is still open: a person decides.
+    """
+    created = [i.incident_creation.astimezone(UTC).timestamp() for i in pending if i.incident_creation is not None]
+    if told.marked_at is not None and pending and len(created) == len(pending):
+        if min(created) >= told.marked_at + skew:
+            cell = policy.decide(outcome.verdict, ADState.PENDING)
+            return Decision(cell.category, cell.status, cell.result, reason="new_incident_since_feedback",
+                            review=cell.review,
+                            detail=f"a Pending incident opened after our feedback for {told.describe()}")  # fmt: skip
+    return Decision(Category.SKIP, reason="incident_older_than_feedback", review=ReviewKind.AMBIGUOUS_AD_STATE,
+                    detail=f"a Pending incident not opened after our feedback for {told.describe()}: "
+                    "the vendor pages cannot say whether that feedback answered it")  # fmt: skip

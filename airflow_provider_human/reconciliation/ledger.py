@@ -133,6 +133,8 @@ class OpenRow:
     lease_until: float
     case_id: str = ""
     review: str | None = None
+    reason: str | None = None  # on a claimed row: why it is not decided yet (e.g. waits for an earlier upload)
+    detail: str | None = None
 
     @property
     def kind(self) -> str:
@@ -689,6 +691,7 @@ class Ledger:
             sa.select(
                 t.c.id, t.c.account_id, t.c.attack_type, t.c.state, t.c.feedback_result, t.c.batch_id,
                 t.c.holder, t.c.owner, sa.func.coalesce(h.c.lease_until, 0.0), t.c.case_id, t.c.review,
+                t.c.reason, t.c.detail,
             )
             .select_from(t.outerjoin(h, h.c.holder == t.c.holder))
             .where(self._in_interval(t, interval), t.c.state.notin_(done))
@@ -749,10 +752,20 @@ class Ledger:
         )
         return conn.execute(stmt, list(updates)).rowcount
 
+    def record_waiting(self, row_ids: Sequence[int], reason: str, detail: str) -> None:
+        """Claimed rows left undecided on purpose (an earlier upload of their pair has not landed)."""
+        t = self.table
+        values = {"reason": reason, "detail": detail[:1000], "updated_at": now_iso()}
+        with self.engine.begin() as conn:
+            for part in _parts(row_ids):
+                guard = self._still_mine([LedgerState.CLAIMED])
+                conn.execute(sa.update(t).where(t.c.id.in_(part), guard).values(**values))
+
     def record_lookup_failures(self, row_ids: Sequence[int], error: str, *, permanent: bool) -> None:
         """A claimed row's lookup failed again; permanent failures are counted toward giving up."""
         t = self.table
-        values: dict[str, Any] = {"error": error[:1000], "updated_at": now_iso()}
+        # a claimed row has no decision: reason/detail could only say it waited, which it no longer does
+        values: dict[str, Any] = {"error": error[:1000], "reason": None, "detail": None, "updated_at": now_iso()}
         if permanent:
             values["lookup_failures"] = t.c.lookup_failures + 1
         with self.engine.begin() as conn:

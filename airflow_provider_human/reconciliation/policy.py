@@ -31,6 +31,7 @@ class Category(StrEnum):
     ALREADY_REPORTED = "already_reported"  # what we told AD before already says this
     REVERSAL = "reversal"  # the verdict contradicts feedback already sent: the API cannot retract
     EDITED = "edited"  # the export changed this case outcome in place
+    WAITING = "waiting"  # an earlier upload of the pair has not landed: not decided yet (never recorded)
 
 
 class ReviewKind(StrEnum):

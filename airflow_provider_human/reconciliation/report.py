@@ -33,6 +33,7 @@ COUNTERS: dict[str, str] = {
     "already_reported": "already told AD the same before (nothing to send)",
     "reversal": "reversals of feedback already sent (for a person)",
     "edited": "case outcomes edited in place",
+    "waits_for_earlier": "waiting for an earlier upload of the same account and attack type (not decided yet)",
     "for_review": "decided: for a person to review",
     "lookups": "account lookups",
     "lookup_failures": "account lookups that failed",

@@ -216,6 +216,7 @@ class FakeState:
                         status=i.get("status", "pending"),
                         risk_score=float(i.get("risk_score", 0.9)),
                         is_manually_created=bool(i.get("is_manually_created", False)),
+                        incident_creation=i.get("incident_creation") or _now_iso(),
                         additional=i.get("additional", {}),
                     )
                     for i in item.get("incidents", [])
@@ -230,6 +231,27 @@ class FakeState:
                 )
                 self.accounts[account.account_id] = account
             return len(items)
+
+    def open_incident(self, account_id: str, item: dict[str, Any]) -> dict[str, Any]:
+        """HUMAN opens a new Pending incident on an existing account (its own detection, weeks later).
+
+        ``incident_creation`` may be given (any time, past or future) to stage an incident
+        older or newer than an upload; it defaults to now.
+        """
+        if not isinstance(item, dict) or not isinstance(item.get("attack_type"), str):
+            raise ValueError("attack_type is required (ato or fake_account)")
+        with self.lock:
+            account = self.accounts.get(account_id)
+            if account is None or not account.exists:
+                raise KeyError(account_id)
+            incident = Incident(
+                attack_type=FEEDBACK_ATTACK_TYPES.get(item["attack_type"], item["attack_type"]),
+                risk_score=float(item.get("risk_score", 0.9)),
+                is_manually_created=bool(item.get("is_manually_created", False)),
+                incident_creation=item.get("incident_creation") or _now_iso(),
+            )
+            account.incidents.append(incident)
+            return asdict(incident)
 
     def account_view(self, account_id: str) -> dict[str, Any] | None:
         with self.lock:
@@ -625,6 +647,15 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._send(200, {})
         elif path == "/_fake/accounts" and method == "POST":
             self._send(200, {"seeded": state.seed_accounts(body["accounts"])})
+        elif path.startswith("/_fake/accounts/") and path.endswith("/incidents") and method == "POST":
+            try:
+                opened = state.open_incident(unquote(path[len("/_fake/accounts/") : -len("/incidents")]), body or {})
+            except KeyError:
+                self._send(404, {"error": "no such account"})
+            except (TypeError, ValueError) as exc:
+                self._send(400, {"error": str(exc)})
+            else:
+                self._send(200, opened)
         elif path.startswith("/_fake/accounts/") and method == "GET":
             view = state.account_view(unquote(path[len("/_fake/accounts/") :]))
             self._send(200 if view else 404, view or {})
@@ -845,6 +876,14 @@ class FakeHumanAPI:
 
     def account(self, account_id: str) -> dict[str, Any] | None:
         return self.state.account_view(account_id)
+
+    def open_incident(
+        self, account_id: str, attack_type: str = "ato", *, at: str | None = None, manual: bool = False
+    ) -> dict[str, Any]:
+        """Open a new Pending incident on ``account_id`` (created ``at``, an ISO time; default now)."""
+        return self.state.open_incident(
+            account_id, {"attack_type": attack_type, "incident_creation": at, "is_manually_created": manual}
+        )
 
     def set_tokens(self, *tokens: str) -> None:
         with self.state.lock:

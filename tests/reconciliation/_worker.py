@@ -33,15 +33,26 @@ def main() -> None:
         while not gate.exists():
             time.sleep(0.01)
     engine = sa.create_engine(db_url, connect_args={"timeout": 120} if db_url.startswith("sqlite") else {})
-    client = HumanClient(ClientSettings(token=token, base_url=api_url, requests_per_second=500, max_workers=4))
+    client = HumanClient(
+        ClientSettings(
+            token=token, base_url=api_url, requests_per_second=500, max_workers=4,
+            **json.loads(os.environ.get("HUMAN_TEST_CLIENT", "{}")),
+        )
+    )  # fmt: skip
     reconciler = Reconciler(
         client,
         SqlOutcomeSource(engine=engine),
         # a killed worker's rows are free 2 s after it died (longer where no worker is killed: workers.py)
         SlowLedger(engine, lease_seconds=float(os.environ.get("HUMAN_TEST_LEASE_SECONDS", "2.0"))),
         settings=ReconcileSettings(
-            batch_size=int(batch_size), lookup_chunk=5, poll_seconds=0.1, wait_for_others_seconds=60
-        ),
+            **{
+                "batch_size": int(batch_size),
+                "lookup_chunk": 5,
+                "poll_seconds": 0.1,
+                "wait_for_others_seconds": 60,
+                **json.loads(os.environ.get("HUMAN_TEST_SETTINGS", "{}")),  # a test's own timings
+            }
+        ),  # fmt: skip
     )
     started = time.time()
     result = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner)
