@@ -37,3 +37,12 @@ def test_every_third_party_package_the_code_imports_is_declared(wheel):
                    "requests", "urllib3", "pendulum", "pydantic", "sqlalchemy", "tenacity"):  # fmt: skip
         assert needed in required, (needed, required)
     assert "apache-airflow-providers-sqlite" not in required  # an extra: no package code imports it
+
+
+def test_the_wheel_ships_the_license_its_metadata_names(wheel):
+    """Issue 26: the metadata said Apache-2.0 and the wheel held no license text."""
+    [metadata] = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    message = email.message_from_bytes(wheel.read(metadata))
+    assert message["License-Expression"] == "Apache-2.0"
+    [license_file] = [n for n in wheel.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+    assert b"Apache License" in wheel.read(license_file) and b"Version 2.0" in wheel.read(license_file)
