@@ -202,7 +202,8 @@ def parse_outcome(
     ``closed_at`` is checked first: a row that cannot be dated belongs to no interval (every
     run reads it, and it is rejected the same way each time). With ``within``, a row dated
     outside ``[start, end)`` is another interval's and gives ``None``, whatever else is wrong
-    with it; the source's own filter is not trusted for this (SQLite compares text).
+    with it; the source's own filter is not trusted for this (SQLite compares text). A row
+    its source marked broken (``SOURCE_REJECT_KEY``) is rejected with the source's reason.
     """
     if UNPARSEABLE_ROW_KEY in raw:
         return Rejected(RejectReason.UNPARSEABLE_ROW, escaped(raw[UNPARSEABLE_ROW_KEY], 200), raw)
