@@ -84,6 +84,25 @@ class ThrowawayPostgres:
     def url(self) -> str:
         return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{self.database}"
 
+    def url_of(self, database: str) -> str:
+        return self.url.rsplit("/", 1)[0] + "/" + database
+
+    def create_database(self, name: str, *, timezone: str | None = None) -> str:
+        """A new database on this server, its URL returned; ``timezone`` becomes the TimeZone of
+        every session opened on it (``ALTER DATABASE ... SET timezone``), as a DBA would set it."""
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                if timezone is not None:
+                    zone = conn.exec_driver_sql("SELECT quote_literal(%s)", (timezone,)).scalar()
+                    conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET timezone TO {zone}')
+        finally:
+            admin.dispose()
+        return self.url_of(name)
+
     def airflow_conn(self) -> dict:
         return {"conn_type": "postgres", "host": "127.0.0.1", "port": self.port, "login": self.user,
                 "schema": self.database}  # fmt: skip

@@ -14,7 +14,12 @@ from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.outcomes import parse_timestamp
 from airflow_provider_human.reconciliation.policy import DecisionPolicy
 from airflow_provider_human.reconciliation.settings import ReconcileSettings
-from airflow_provider_human.reconciliation.sources import FileOutcomeSource, SqlOutcomeSource, sql_engine
+from airflow_provider_human.reconciliation.sources import (
+    MAX_FIELD_CHARS,
+    FileOutcomeSource,
+    SqlOutcomeSource,
+    sql_engine,
+)
 from airflow_provider_human.reports_location import reports_base
 
 
@@ -30,6 +35,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
     :param source_table: table with the outcomes (``case_outcomes``); ``schema.table`` works.
     :param source_path: read a CSV / JSON Lines file (local or object storage) instead of a table.
     :param columns: logical field -> column name, for exports with other names.
+    :param max_field_chars: CSV files: a field longer than this (default 4,096 characters) makes
+        its row a reject (``csv_field_too_long``) naming its line.
     :param ledger_conn_id: SQL connection for the ledger and rejects tables (default: the source's).
     :param interval_start: override the interval start (templated; ISO 8601).
     :param interval_end: override the interval end (templated; ISO 8601).
@@ -82,6 +89,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         source_table: str = "case_outcomes",
         source_path: str | None = None,
         columns: Mapping[str, str] | None = None,
+        max_field_chars: int | str = MAX_FIELD_CHARS,
         ledger_conn_id: str | None = None,
         ledger_table: str = "human_feedback_ledger",
         rejects_table: str = "human_feedback_rejects",
@@ -108,6 +116,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.source_table = source_table
         self.source_path = source_path
         self.columns = columns
+        self.max_field_chars = max_field_chars
         self.ledger_conn_id = ledger_conn_id
         self.ledger_table = ledger_table
         self.rejects_table = rejects_table
@@ -146,7 +155,11 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         )
         policy = DecisionPolicy(self.policy or None)
         source = (
-            FileOutcomeSource(self.source_path, self.columns)
+            FileOutcomeSource(
+                self.source_path,
+                self.columns,
+                max_field_chars=to_int(self.max_field_chars, "max_field_chars", minimum=1),
+            )
             if self.source_path
             else SqlOutcomeSource(self.source_conn_id, self.source_table, self.columns)
         )

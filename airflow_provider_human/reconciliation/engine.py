@@ -56,6 +56,8 @@ from airflow_provider_human.reconciliation.outcomes import (
     Rejected,
     RejectReason,
     Verdict,
+    as_utc,
+    escaped,
     format_utc,
     parse_outcome,
 )
@@ -151,6 +153,7 @@ class Reconciler:
         """
         if start.tzinfo is None or end.tzinfo is None or not start < end:
             raise HumanInputError("interval", (start, end), "must be timezone-aware with start < end")
+        start, end = as_utc(start), as_utc(end)  # a source compares in UTC: any offset or zone is the same moment
         began = time.monotonic()
         interval = (format_utc(start), format_utc(end))
         shard = self.settings.shard
@@ -250,6 +253,7 @@ class Reconciler:
         if counts["undated"]:
             log.warning("%d rows have no usable closed_at: they belong to no interval and are listed once in "
                         "%s; fix them in the export", counts["undated"], self.ledger.rejects.name)  # fmt: skip
+        self._check_dated(run)
         self._check_reject_ratio(run)
 
     def _flush_rejects(self, rejects: list[Rejected], run: _Run, limit: int = 0) -> None:
@@ -261,17 +265,33 @@ class Reconciler:
             self.ledger.record_rejects(rejects, owner=run.owner, interval=run.interval)
         rejects.clear()
 
+    def _check_dated(self, run: _Run) -> None:
+        """An export with rows but none this run can place in time (a new date format) is not a quiet day."""
+        undated = run.counts["undated"]
+        if undated and not run.counts["rows_read"]:
+            column = dict(getattr(self.source, "columns", None) or {}).get("closed_at", "closed_at")
+            example = run.examples.get(RejectReason.UNPARSEABLE_CLOSED_AT.value, "")
+            raise ReconciliationAbortedError(
+                f"{undated} rows were read and none of them has a closed_at (column {column!r}) this run can "
+                f"place in time: e.g. {example}. closed_at must be ISO 8601 (naive values are UTC); nothing "
+                "was decided or uploaded"
+            )
+
     def _check_reject_ratio(self, run: _Run) -> None:
-        report, read = run.report, run.counts["rows_read"]
+        """Rejected and undated rows against every row read: an undated row is as broken as any other."""
+        report, undated = run.report, run.counts["undated"]
+        read = run.counts["rows_read"] + undated
         if not read:
             return
-        ratio = report.rejected_total / read
+        rejected = report.rejected + Counter({RejectReason.UNPARSEABLE_CLOSED_AT.value: undated})
+        total = report.rejected_total + undated
+        ratio = total / read
         if ratio > self.settings.max_reject_ratio:
             worst = "; ".join(
-                f"{reason}: {n} (e.g. {run.examples.get(reason, '')})" for reason, n in report.rejected.most_common(3)
+                f"{reason}: {n} (e.g. {run.examples.get(reason, '')})" for reason, n in rejected.most_common(3)
             )
             raise ReconciliationAbortedError(
-                f"{report.rejected_total} of {read} rows rejected ({ratio:.1%} > max_reject_ratio "
+                f"{total} of {read} rows rejected ({ratio:.1%} > max_reject_ratio "
                 f"{self.settings.max_reject_ratio:.1%}); nothing was decided or uploaded. Worst reasons: {worst}"
             )
 
@@ -704,7 +724,7 @@ def _items(rows: Sequence[OpenRow]) -> str:
 
 def _case_of(rejected: Rejected) -> str | None:
     case = rejected.raw.get("case_id")
-    return None if case is None else str(case)[:80]
+    return None if case is None else escaped(case, 80)
 
 
 def _review_entry(row: OpenRow) -> dict[str, Any]:

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from airflow_provider_human.reconciliation.history import History, PastOutcome
 from airflow_provider_human.reconciliation.outcomes import MAX_ID_LENGTH as ID_LENGTH
-from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected
+from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, escaped
 from airflow_provider_human.reconciliation.sharding import in_shard
 
 log = logging.getLogger(__name__)
@@ -899,13 +899,16 @@ class Ledger:
     # ------------------------------------------------------------ rejects
 
     def record_rejects(self, rejects: Sequence[Rejected], *, owner: str, interval: tuple[str, str]) -> None:
-        """Each broken row once (by its hash and reason), however many runs read it."""
+        """Each broken row once (by its hash and reason), however many runs read it.
+
+        What is stored cannot fail to store: ids and detail have unprintable characters escaped
+        (a NUL, a lone surrogate), the raw row is ASCII JSON."""
         if not rejects:
             return
         now = now_iso()
         rows = [
             {
-                "row_hash": r.row_hash, "reason": r.reason.value, "detail": r.detail[:1000],
+                "row_hash": r.row_hash, "reason": r.reason.value, "detail": escaped(r.detail, 1000),
                 "case_id": _short(r.raw.get("case_id")), "account_id": _short(r.raw.get("account_id")),
                 "raw": json.dumps(dict(r.raw), default=str)[:4000], "interval_start": interval[0],
                 "interval_end": interval[1], "owner": owner, "created_at": now,
@@ -975,4 +978,5 @@ def _parts(ids: Sequence[_T]) -> Iterator[Sequence[_T]]:
 
 
 def _short(value: Any) -> str | None:
-    return None if value is None else str(value)[:ID_LENGTH]
+    """An id as the rejects table keeps it: escaped where unprintable, cut to the column's length."""
+    return None if value is None else escaped(value, ID_LENGTH)[:ID_LENGTH]

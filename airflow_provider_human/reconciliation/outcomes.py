@@ -32,11 +32,19 @@ class RejectReason(StrEnum):
     UNKNOWN_ATTACK_TYPE = "unknown_attack_type"
     UNPARSEABLE_CLOSED_AT = "unparseable_closed_at"
     UNPARSEABLE_ROW = "unparseable_row"
+    INVALID_TEXT = "invalid_text"  # not UTF-8, or NUL / control characters (the comment)
+    CSV_ROW_SPANS_LINES = "csv_row_spans_lines"  # a quoted field that does not end on its line
+    CSV_FIELD_TOO_LONG = "csv_field_too_long"  # a field longer than the source's max_field_chars
 
 
 FIELDS = ("case_id", "account_id", "attack_type", "verdict", "closed_at", "comment")
 # A source that cannot even split a row into fields yields {UNPARSEABLE_ROW_KEY: <the text>}.
 UNPARSEABLE_ROW_KEY = "_unparseable_row"
+# A source that split a row but saw it is broken (a CSV row spanning lines) adds
+# {SOURCE_REJECT_KEY: (RejectReason, detail)}: the row is still dated, so only its own day rejects it.
+SOURCE_REJECT_KEY = "_source_reject"
+#: Characters a comment may hold beyond printable text; every other control character is a reject.
+COMMENT_CONTROLS = frozenset("\t\n\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +164,12 @@ def _utc_key(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A timezone-aware moment as a plain ``datetime`` in UTC, whatever its zone (pendulum's too)."""
+    utc = moment.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC)
+
+
 def parse_timestamp(value: Any) -> datetime | None:
     """Datetimes and ISO 8601 text; naive values are taken as UTC. ``None`` when unparseable."""
     if isinstance(value, datetime):
@@ -188,29 +202,33 @@ def parse_outcome(
     ``closed_at`` is checked first: a row that cannot be dated belongs to no interval (every
     run reads it, and it is rejected the same way each time). With ``within``, a row dated
     outside ``[start, end)`` is another interval's and gives ``None``, whatever else is wrong
-    with it; the source's own filter is not trusted for this (SQLite compares text).
+    with it; the source's own filter is not trusted for this (SQLite compares text). A row
+    its source marked broken (``SOURCE_REJECT_KEY``) is rejected with the source's reason.
     """
     if UNPARSEABLE_ROW_KEY in raw:
-        return Rejected(RejectReason.UNPARSEABLE_ROW, str(raw[UNPARSEABLE_ROW_KEY])[:200], raw)
+        return Rejected(RejectReason.UNPARSEABLE_ROW, escaped(raw[UNPARSEABLE_ROW_KEY], 200), raw)
     get = raw.get
     closed_at = _parse_closed_at(get("closed_at"))
-    if closed_at is None:
-        shown = _text(get("case_id")) or "?"
-        return Rejected(RejectReason.UNPARSEABLE_CLOSED_AT, f"case {shown[:80]}: closed_at={get('closed_at')!r}", raw)
-    if within is not None and not within[0] <= closed_at < within[1]:
+    if closed_at is not None and within is not None and not within[0] <= closed_at < within[1]:
         return None
+    if SOURCE_REJECT_KEY in raw:
+        reason, detail = raw[SOURCE_REJECT_KEY]
+        return Rejected(RejectReason(reason), detail, raw)
+    if closed_at is None:
+        shown = f"case {_shown_case(get('case_id'))}: closed_at={excerpt(get('closed_at'))}"
+        return Rejected(RejectReason.UNPARSEABLE_CLOSED_AT, shown, raw)
     case_id = _text(get("case_id"))
     if case_id is None:
         return Rejected(RejectReason.MISSING_CASE_ID, "case_id is empty", raw)
     if not _storable(case_id):
-        return Rejected(RejectReason.INVALID_CASE_ID, f"case_id={case_id[:80]!r}...: {_why_not(case_id)}", raw)
+        return Rejected(RejectReason.INVALID_CASE_ID, f"case_id={excerpt(case_id, 80)}: {_why_not(case_id)}", raw)
     account_id = _text(get("account_id"))
     if account_id is None:
         return Rejected(RejectReason.MISSING_ACCOUNT_ID, f"case {case_id}: account_id is empty", raw)
     if not _storable(account_id):
         return Rejected(
             RejectReason.INVALID_ACCOUNT_ID,
-            f"case {case_id}: account_id={account_id[:80]!r}: {_why_not(account_id)}",
+            f"case {case_id}: account_id={excerpt(account_id, 80)}: {_why_not(account_id)}",
             raw,
         )
     given = get("attack_type")
@@ -220,18 +238,22 @@ def parse_outcome(
             attack_type = AttackType.parse(get("attack_type"))
         except HumanInputError:
             return Rejected(
-                RejectReason.UNKNOWN_ATTACK_TYPE, f"case {case_id}: attack_type={get('attack_type')!r}", raw
+                RejectReason.UNKNOWN_ATTACK_TYPE, f"case {case_id}: attack_type={excerpt(get('attack_type'))}", raw
             )
     given = get("verdict")
     verdict = _VERDICTS.get(given) if type(given) is str else None
     if verdict is None:
         verdict = _VERDICTS.get((_text(get("verdict")) or "").lower())
         if verdict is None:
-            return Rejected(RejectReason.UNKNOWN_VERDICT, f"case {case_id}: verdict={get('verdict')!r}", raw)
+            return Rejected(RejectReason.UNKNOWN_VERDICT, f"case {case_id}: verdict={excerpt(get('verdict'))}", raw)
     comment = get("comment")
     if comment is not None and type(comment) is not str:
         comment = str(comment)
     comment = comment or None
+    if comment is not None and not comment.isprintable():  # the common case costs one C call
+        problem = text_problem(comment, COMMENT_CONTROLS)
+        if problem is not None:
+            return Rejected(RejectReason.INVALID_TEXT, f"case {case_id}: comment holds {problem}", raw)
     # Checked above, closed_at already UTC: built without the dataclass's per-field __init__ and
     # __post_init__, which cost more than the parsing itself on a million rows.
     return CaseOutcome._assemble(
@@ -267,7 +289,51 @@ def _why_not(text: str) -> str:
         return f"{len(text)} characters, more than the ledger's {MAX_ID_LENGTH}"
     if text in (".", ".."):
         return "a dot-segment, which no URL can carry as an id"
-    return "holds control characters"
+    return f"holds {text_problem(text) or 'characters that are not printable'}"
+
+
+def text_problem(text: str, allowed: frozenset[str] = frozenset()) -> str | None:
+    """What makes ``text`` unfit to store or send, with its position; ``None`` when nothing does.
+
+    Lone surrogates (a JSON ``"\\ud800"``, or a byte that is not UTF-8, which the sources read as
+    ``\\udc80``-``\\udcff``) cannot be encoded as UTF-8; NUL cannot be stored by PostgreSQL; other
+    control characters (C0, DEL, C1) are refused unless ``allowed``. Never the whole text.
+    """
+    for position, char in enumerate(text):
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:
+            what = (f"byte 0x{code - 0xDC00:02x}, which is not UTF-8," if code >= 0xDC80
+                    else f"a lone surrogate U+{code:04X}, which is not UTF-8,")  # fmt: skip
+        elif (code < 0x20 or 0x7F <= code <= 0x9F) and char not in allowed:
+            what = "NUL" if code == 0 else f"control character U+{code:04X}"
+        else:
+            continue
+        return f"{what} at position {position} (near {escaped(text[max(0, position - 10) : position + 10], 20)})"
+    return None
+
+
+def excerpt(value: Any, limit: int = 40) -> str:
+    """A value as a message may show it: escaped (``repr``), at most ``limit`` characters of it."""
+    if not isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+def escaped(value: Any, limit: int = 80) -> str:
+    """Up to ``limit`` characters of ``value`` with every unprintable one escaped, without quotes."""
+    text = str(value)[:limit]
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _shown_case(value: Any) -> str:
+    """A case id for a message, escaped when it is long or unprintable (not yet validated)."""
+    text = _text(value)
+    if text is None:
+        return "?"
+    return text if len(text) <= 80 and text.isprintable() else excerpt(text)
 
 
 def _text(value: Any) -> str | None:

@@ -19,7 +19,7 @@ from airflow_provider_human.reports_location import write_text
 COUNTERS: dict[str, str] = {
     "rows_read": "rows read",
     "outcomes_valid": "valid outcomes",
-    "undated": "undated rows (no usable closed_at; in no interval, not counted as rejects)",
+    "undated": "undated rows (no usable closed_at; in no interval, counted against max_reject_ratio)",
     "superseded": "superseded",
     "already_decided": "already decided earlier",
     "adopted": "adopted from an ended or crashed run",

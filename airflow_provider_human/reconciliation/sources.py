@@ -10,15 +10,32 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from airflow_provider_human.exceptions import HumanInputError
-from airflow_provider_human.reconciliation.outcomes import FIELDS, UNPARSEABLE_ROW_KEY, parse_timestamp
+from airflow_provider_human.reconciliation.outcomes import (
+    FIELDS,
+    SOURCE_REJECT_KEY,
+    UNPARSEABLE_ROW_KEY,
+    RejectReason,
+    as_utc,
+    escaped,
+    parse_timestamp,
+)
+
+#: A CSV field longer than this is a reject (``csv_field_too_long``): no case field is this long,
+#: an unbalanced quote that swallowed the rows after it is.
+MAX_FIELD_CHARS = 4096
+# Text that is not UTF-8 is read, not raised: each bad byte becomes one lone surrogate
+# (U+DC80-U+DCFF), which validation rejects with its position instead of failing the whole day.
+_DECODE_ERRORS = "surrogateescape"
 
 
 class OutcomeSource(Protocol):
@@ -59,6 +76,11 @@ class SqlOutcomeSource:
 
     Rows whose ``closed_at`` is NULL (or, on SQLite's text columns, unparseable) cannot be
     placed in any interval: they are read by every run so they show up as rejects until fixed.
+
+    ``closed_at`` is compared in UTC whatever the column holds: on PostgreSQL the read runs in
+    a UTC session (a ``timestamp without time zone`` is UTC, as the docs say, not the session
+    zone's wall clock); on SQLite text is normalised by ``datetime()`` and compared with UTC
+    bounds. Text that is not UTF-8 in a SQLite column is read with the bad bytes escaped.
     """
 
     conn_id: str = "human_case_db"
@@ -76,19 +98,58 @@ class SqlOutcomeSource:
         schema, _, name = self.table.rpartition(".")
         table = sa.table(name, *(sa.column(c) for c in names.values()), schema=schema or None)
         closed = table.c[names["closed_at"]]
-        if engine.dialect.name == "sqlite":
+        start, end = as_utc(start), as_utc(end)
+        dialect = engine.dialect.name
+        if dialect == "sqlite":
+            # datetime() gives whole seconds (it drops fractions): bounds floored, the end one
+            # second later when it has a fraction, so the text compared is a superset of the
+            # interval and parse_outcome keeps exactly [start, end).
             normalised = sa.func.datetime(closed)  # UTC text, NULL when unparseable
-            low, high = (t.strftime("%Y-%m-%d %H:%M:%S") for t in (start, end))
+            high = end.replace(microsecond=0) + timedelta(seconds=1 if end.microsecond else 0)
+            low, high = (t.strftime("%Y-%m-%d %H:%M:%S") for t in (start, high))
             where = sa.or_(sa.and_(normalised >= low, normalised < high), normalised.is_(None))
         else:
             where = sa.or_(sa.and_(closed >= start, closed < end), closed.is_(None))
         query = sa.select(*(table.c[actual].label(logical) for logical, actual in names.items())).where(where)
-        with engine.connect() as conn:
+        with engine.connect() as conn, _utc_session(conn, dialect):
             result = conn.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
             keys = list(result.keys())
             for chunk in result.partitions(self.chunk_size):
                 for row in chunk:
                     yield dict(zip(keys, row, strict=True))
+
+
+@contextmanager
+def _utc_session(conn: sa.Connection, dialect: str) -> Iterator[None]:
+    """The reading connection in UTC, put back as it was after (the engine may be the ledger's too).
+
+    PostgreSQL compares a ``timestamp without time zone`` with the bounds in the session's
+    TimeZone: ``SET TIME ZONE 'UTC'`` makes naive values UTC. SQLite: a text factory that
+    escapes bytes that are not UTF-8 instead of failing the read (and echoing the text).
+    """
+    if dialect == "postgresql":
+        before = conn.exec_driver_sql("SHOW TimeZone").scalar()
+        conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(sa.text("SELECT set_config('TimeZone', :zone, false)"), {"zone": before})
+            except sa.exc.DBAPIError:  # an aborted transaction: its rollback undoes the SET as well
+                pass
+    elif dialect == "sqlite":
+        raw = conn.connection.dbapi_connection
+        before = raw.text_factory
+        raw.text_factory = _sqlite_text
+        try:
+            yield
+        finally:
+            raw.text_factory = before
+    else:
+        yield
+
+
+_sqlite_text = partial(str, encoding="utf-8", errors=_DECODE_ERRORS)
 
 
 @dataclass
@@ -98,6 +159,8 @@ class FileOutcomeSource:
     path: str
     columns: Mapping[str, str] | None = None
     format: str | None = None  # "csv" or "jsonl"; from the extension when None
+    #: CSV: a field longer than this many characters makes its row a reject naming its line.
+    max_field_chars: int = MAX_FIELD_CHARS
 
     def describe(self) -> str:
         return f"file {self.path}"
@@ -108,21 +171,108 @@ class FileOutcomeSource:
         if kind not in ("csv", "jsonl"):
             raise HumanInputError("format", kind, "must be csv or jsonl")
         with _open_text(self.path) as handle:
-            records = _csv_records(handle) if kind == "csv" else _jsonl_records(handle)
+            records = _csv_records(handle, self.max_field_chars) if kind == "csv" else _jsonl_records(handle)
             for record in records:
                 if UNPARSEABLE_ROW_KEY in record:
                     yield record
                     continue
                 row = {logical: record.get(actual) for logical, actual in names.items()}
+                if SOURCE_REJECT_KEY in record:
+                    row[SOURCE_REJECT_KEY] = record[SOURCE_REJECT_KEY]
                 closed_at = parse_timestamp(row["closed_at"])
                 if closed_at is not None and not (start <= closed_at < end):
                     continue
                 yield row
 
 
-def _csv_records(handle: io.TextIOBase) -> Iterator[dict[str, Any]]:
-    for record in csv.DictReader(handle):
-        yield {k: (v if v != "" else None) for k, v in record.items() if k is not None}
+class _Lines:
+    """The file's physical lines for ``csv.reader``, numbered, with the ones a record used kept
+    so that a record spanning lines can give back all but its first line to be read again."""
+
+    def __init__(self, handle: Iterable[str]) -> None:
+        self._handle = iter(handle)
+        self._again: list[str] = []  # given back, last line first
+        self.taken: list[str] = []
+        self.number = 0  # of the last line handed out
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._again.pop() if self._again else next(self._handle)
+        self.number += 1
+        self.taken.append(line)
+        return line
+
+    def take(self) -> list[str]:
+        taken, self.taken = self.taken, []
+        return taken
+
+    def give_back(self, lines: list[str]) -> None:
+        self._again.extend(reversed(lines))
+        self.number -= len(lines)
+
+
+def _csv_records(handle: io.TextIOBase, max_field_chars: int = MAX_FIELD_CHARS) -> Iterator[dict[str, Any]]:
+    """Rows as dicts by header name, ``""`` as ``None``; a broken row is a reject naming its line.
+
+    A quoted field may not span lines: one unbalanced quote would swallow every row up to the
+    next quote into one field. Such a row is rejected (``csv_row_spans_lines``, its fields as
+    its first line holds them) and the lines after its first are read again as rows.
+    """
+    lines = _Lines(handle)
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        return
+    lines.take()
+    while True:
+        first = lines.number + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field beyond the csv module's own limit
+            taken = lines.take()
+            lines.give_back(taken[1:])
+            yield {UNPARSEABLE_ROW_KEY: f"line {first}: {exc}: {escaped(taken[0] if taken else '', 80)}"}
+            continue
+        taken = lines.take()
+        if len(taken) > 1:
+            lines.give_back(taken[1:])
+            record = _csv_record(header, _fields_of_line(taken[0]))
+            record[SOURCE_REJECT_KEY] = (
+                RejectReason.CSV_ROW_SPANS_LINES.value,
+                f"line {first}: a quoted field does not end on its line (an unbalanced quote?); "
+                "the lines after it are read as rows of their own",
+            )
+            yield record
+            continue
+        if not fields:
+            continue  # a blank line
+        record = _csv_record(header, fields)
+        for name, value in zip(header, fields, strict=False):
+            if len(value) > max_field_chars:
+                record[SOURCE_REJECT_KEY] = (
+                    RejectReason.CSV_FIELD_TOO_LONG.value,
+                    f"line {first}: field {escaped(name, 40)!r} holds {len(value)} characters, more than "
+                    f"max_field_chars={max_field_chars}",
+                )
+                break
+        yield record
+
+
+def _csv_record(header: list[str], fields: list[str]) -> dict[str, Any]:
+    """Like ``csv.DictReader``: missing fields absent, extra fields dropped, ``""`` as ``None``."""
+    return {k: (v if v != "" else None) for k, v in zip(header, fields, strict=False)}
+
+
+def _fields_of_line(line: str) -> list[str]:
+    """One physical line's fields, its open quoted field cut at the line's end."""
+    try:
+        return next(csv.reader([line.rstrip("\r\n")]), [])
+    except csv.Error:
+        return []
 
 
 def _jsonl_records(handle: io.TextIOBase) -> Iterator[dict[str, Any]]:
@@ -140,6 +290,6 @@ def _open_text(path: str):
     if "://" in str(path) and not str(path).startswith("file://"):
         from airflow.sdk import ObjectStoragePath
 
-        return ObjectStoragePath(path).open("r", encoding="utf-8", newline="")
+        return ObjectStoragePath(path).open("r", encoding="utf-8", newline="", errors=_DECODE_ERRORS)
     local = str(path).removeprefix("file://")
-    return open(local, encoding="utf-8", newline="")
+    return open(local, encoding="utf-8", newline="", errors=_DECODE_ERRORS)

@@ -30,19 +30,19 @@ CREATE = (
 
 
 class PgCaseDB:
-    """A fresh database on the throwaway server, with a timestamptz case_outcomes table."""
+    """A fresh database on the throwaway server, with a case_outcomes table.
 
-    def __init__(self, server) -> None:
+    ``closed_at_type`` is the column's type (``timestamptz`` or ``timestamp``, without time
+    zone); ``timezone`` is the database's TimeZone, so every session on it starts in that zone.
+    """
+
+    def __init__(self, server, *, timezone: str | None = None, closed_at_type: str = "timestamptz") -> None:
         self.name = f"cases_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-        admin.dispose()
-        self.url = server.url.rsplit("/", 1)[0] + "/" + self.name
+        self.url = server.create_database(self.name, timezone=timezone)
         self.engine = sa.create_engine(self.url)
         self.conn_json = {**server.airflow_conn(), "schema": self.name}
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(CREATE)
+            conn.exec_driver_sql(CREATE.replace("closed_at timestamptz", f"closed_at {closed_at_type}"))
 
     def add(self, *rows: tuple) -> None:
         with self.engine.begin() as conn:

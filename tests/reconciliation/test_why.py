@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from airflow_provider_human.exceptions import (
+    ReconciliationAbortedError,
     ReconciliationIncompleteError,
     ReconciliationNeedsAttentionError,
 )
@@ -202,13 +203,18 @@ def test_7b_a_permanently_failing_lookup_is_skipped_after_bounded_tries_and_bloc
     assert len(fake_api.effects()) == 2
 
 
-def test_7c_an_undated_row_is_a_reject_once_and_counts_against_no_day(case_db, fake_api, reconcile):
+def test_7c_an_undated_row_is_a_reject_once_and_counts_against_every_day_reading_it(case_db, fake_api, reconcile):
+    """Recorded once however many days read it; since issue 25 (item 8) it counts against each
+    day's max_reject_ratio, and a day with nothing else dated fails instead of going green."""
     case_db.add(outcome("c1", "a1", "suspected_fraud"), outcome("undated", "a9", "suspected_fraud", closed_at=None))
     seed_states(fake_api, none=["a1"])
-    for day in (17, 18):
-        start = datetime(2026, 11, day, tzinfo=UTC)
-        report, result = reconcile(start=start, end=start.replace(day=day + 1), owner=f"day-{day}")
-        assert result.ok and report.counts["undated"] == 1 and report.rejected_total == 0
+    _, quiet = reconcile(start=datetime(2026, 11, 17, tzinfo=UTC), end=DAY, owner="day-17", check=False,
+                         max_reject_ratio=0.5)  # fmt: skip
+    assert isinstance(quiet.error, ReconciliationAbortedError) and "none of them has a closed_at" in str(quiet.error)
+    _, strict = reconcile(owner="day-18", check=False)  # 1 of 2 rows is above the default 5%
+    assert isinstance(strict.error, ReconciliationAbortedError) and not fake_api.effects()
+    report, result = reconcile(owner="day-18", max_reject_ratio=0.5)
+    assert result.ok and report.counts["undated"] == 1 and report.rejected_total == 0
     assert [r["case_id"] for r in case_db.rejects()] == ["undated"]
     assert len(fake_api.effects()) == 1
 
