@@ -105,8 +105,8 @@ class SqlOutcomeSource:
             # second later when it has a fraction, so the text compared is a superset of the
             # interval and parse_outcome keeps exactly [start, end).
             normalised = sa.func.datetime(closed)  # UTC text, NULL when unparseable
-            high = end.replace(microsecond=0) + timedelta(seconds=1 if end.microsecond else 0)
-            low, high = (t.strftime("%Y-%m-%d %H:%M:%S") for t in (start, high))
+            upper = end.replace(microsecond=0) + timedelta(seconds=1 if end.microsecond else 0)
+            low, high = (t.strftime("%Y-%m-%d %H:%M:%S") for t in (start, upper))
             where = sa.or_(sa.and_(normalised >= low, normalised < high), normalised.is_(None))
         else:
             where = sa.or_(sa.and_(closed >= start, closed < end), closed.is_(None))
@@ -138,7 +138,7 @@ def _utc_session(conn: sa.Connection, dialect: str) -> Iterator[None]:
             except sa.exc.DBAPIError:  # an aborted transaction: its rollback undoes the SET as well
                 pass
     elif dialect == "sqlite":
-        raw = conn.connection.dbapi_connection
+        raw: Any = conn.connection.dbapi_connection  # sqlite3.Connection: has text_factory
         before = raw.text_factory
         raw.text_factory = _sqlite_text
         try:

@@ -238,14 +238,15 @@ class FakeState:
         ``incident_creation`` may be given (any time, past or future) to stage an incident
         older or newer than an upload; it defaults to now.
         """
-        if not isinstance(item, dict) or not isinstance(item.get("attack_type"), str):
+        attack_type = item.get("attack_type") if isinstance(item, dict) else None
+        if not isinstance(attack_type, str):
             raise ValueError("attack_type is required (ato or fake_account)")
         with self.lock:
             account = self.accounts.get(account_id)
             if account is None or not account.exists:
                 raise KeyError(account_id)
             incident = Incident(
-                attack_type=FEEDBACK_ATTACK_TYPES.get(item["attack_type"], item["attack_type"]),
+                attack_type=FEEDBACK_ATTACK_TYPES.get(attack_type, attack_type),
                 risk_score=float(item.get("risk_score", 0.9)),
                 is_manually_created=bool(item.get("is_manually_created", False)),
                 incident_creation=item.get("incident_creation") or _now_iso(),
