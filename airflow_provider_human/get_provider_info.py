@@ -130,7 +130,19 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "s3://aws_default@my-bucket/human-reports",
                         "default": None,
-                    }
+                    },
+                    "review_assignees": {
+                        "description": (
+                            "Who may answer the reconciliation's review (the example DAG's assigned_users): "
+                            "comma-separated user ids, each optionally id:name, or a JSON list of "
+                            '{"id": ..., "name": ...}. The id is the auth manager\'s user id (the user name with '
+                            "the simple auth manager, the numeric id with FAB). Empty: any user who may edit the DAG."
+                        ),
+                        "version_added": None,
+                        "type": "string",
+                        "example": "fraud-lead:Fraud Lead, 42:Analyst On Call",
+                        "default": None,
+                    },
                 },
             }
         },

@@ -21,7 +21,9 @@ missed days from **Trigger → Backfill** in the UI: the ledger (`human_feedback
 makes re-runs, retries and overlapping or concurrent backfills safe. When a day leaves
 something no rule may decide, the **review** task opens a request on the *Required
 Actions* page (Resend / Mark as applied / Leave for later); on an ordinary day it
-finishes at once. A run is green only when every outcome of its day is sent or needs
+finishes at once. Who may answer: the users named in the Airflow option
+`[human] review_assignees` (`AIRFLOW__HUMAN__REVIEW_ASSIGNEES`, e.g. `fraud-lead:Fraud Lead`);
+left unset, any user who may edit this DAG. A run is green only when every outcome of its day is sent or needs
 nothing. Params: `dry_run` plans without sending, `reprocess` decides again what was
 decided but not sent (sent feedback is never sent again), `batch_size` and
 `max_reject_ratio` tune the upload and the broken-export guard, `shards` splits a day
@@ -40,6 +42,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
 from airflow_provider_human.operators.review import HumanReconciliationReviewOperator
+from airflow_provider_human.review_assignees import configured_assignees
 
 with DAG(
     dag_id="human_case_reconciliation",
@@ -126,6 +129,8 @@ with DAG(
         ledger_conn_id="human_case_db",
         dry_run="{{ params.dry_run }}",
         response_timeout=timedelta(hours=12),
+        # Only these people may answer ([human] review_assignees); unset: anyone who may edit this DAG.
+        assigned_users=configured_assignees(),
     )
 
     summarize(reconcile.output) >> review

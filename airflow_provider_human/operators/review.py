@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_human.client import HumanInputError
-from airflow_provider_human.client.coerce import to_bool, to_int
+from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.hooks.human import HumanHook
 from airflow_provider_human.reconciliation.engine import Reconciler
-from airflow_provider_human.reconciliation.ledger import Answer, Ledger, ReviewItem
+from airflow_provider_human.reconciliation.ledger import NEEDS_A_PERSON, Answer, Ledger, ReviewItem
 from airflow_provider_human.reconciliation.outcomes import format_utc, parse_timestamp
 from airflow_provider_human.reconciliation.report import safe_name
 from airflow_provider_human.reconciliation.settings import ReconcileSettings
@@ -32,6 +32,9 @@ RESEND = "Resend"
 MARK_APPLIED = "Mark as applied"
 LEAVE = "Leave for later"
 OPTIONS = {RESEND: Answer.RESEND, MARK_APPLIED: Answer.MARK_APPLIED, LEAVE: Answer.LEAVE}
+LISTED_KEY = "review_listed"  # XCom: {ledger id: version} of what the request showed
+#: seconds the review step's own run waits beyond ``verify_after_seconds`` after a Resend
+VERIFY_MARGIN_SECONDS = 30.0
 
 _KIND_HELP = {
     "in_doubt": "an upload whose answer never said whether HUMAN applied it, and no lookup can tell",
@@ -56,6 +59,12 @@ class HumanReconciliationReviewOperator(HITLOperator):
     - **Leave for later** (also the answer when ``response_timeout`` passes): nothing changes;
       the task fails so the run is not green, and the next run lists the items again.
 
+    An answer applies only to the items as they were listed: an item another answer (another
+    day's review, another person) has changed since is left alone, and the task fails for
+    retry naming it, so that it is listed again with its new state and last answer. Who may
+    answer: ``assigned_users`` (the HITL operator's own argument; the example DAG reads it
+    from ``[human] review_assignees``); without it, any user who may edit the DAG.
+
     :param ledger_conn_id: SQL connection of the ledger (the reconciliation's ``ledger_conn_id``).
     :param ledger_table: the ledger table.
     :param interval_end: list items of outcomes closed before this (templated; default: the run's
@@ -63,6 +72,11 @@ class HumanReconciliationReviewOperator(HITLOperator):
     :param reports_dir: where the full list goes (templated; as the reconciliation's ``reports_dir``).
     :param max_listed: items shown in the request's body; the full list is in the review file.
     :param dry_run: open no request (the reconciliation's own dry run; templated).
+    :param verify_after_seconds: after a Resend answered in doubt, how long before its account
+        is looked up (the reconciliation's own setting of that name).
+    :param wait_for_others_seconds: how long the Resend's run waits for that verification (and
+        for rows another run holds); at least ``verify_after_seconds``. Default:
+        ``verify_after_seconds`` + 30 s.
     """
 
     template_fields: Sequence[str] = (*HITLOperator.template_fields, "interval_end", "reports_dir", "plan_only")
@@ -80,6 +94,8 @@ class HumanReconciliationReviewOperator(HITLOperator):
         reports_dir: str | None = None,
         max_listed: int = 30,
         dry_run: bool | str = False,
+        verify_after_seconds: float = 60.0,
+        wait_for_others_seconds: float | None = None,
         subject: str = "HUMAN reconciliation: items for a person",
         response_timeout: timedelta | None = timedelta(hours=12),
         **kwargs: Any,
@@ -89,6 +105,18 @@ class HumanReconciliationReviewOperator(HITLOperator):
             response_timeout=response_timeout, **kwargs,
         )  # fmt: skip
         max_listed = to_int(max_listed, "max_listed")
+        verify_after_seconds = to_number(verify_after_seconds, "verify_after_seconds")
+        if wait_for_others_seconds is None:
+            wait_for_others_seconds = verify_after_seconds + VERIFY_MARGIN_SECONDS
+        wait_for_others_seconds = to_number(wait_for_others_seconds, "wait_for_others_seconds")
+        if wait_for_others_seconds < verify_after_seconds:
+            raise HumanInputError(
+                "wait_for_others_seconds", wait_for_others_seconds,
+                f"must be at least verify_after_seconds ({verify_after_seconds:g}): a Resend answered in doubt "
+                "could never be verified and the task would always fail",
+            )  # fmt: skip
+        self.verify_after_seconds = verify_after_seconds
+        self.wait_for_others_seconds = wait_for_others_seconds
         self.human_conn_id = human_conn_id
         self.ledger_conn_id = ledger_conn_id
         self.ledger_table = ledger_table
@@ -133,7 +161,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         self.body = review_body(items, self.max_listed, listing)
         self.log.info("%d items wait for a person (%s); full list: %s", len(items),
                       dict(Counter(i.kind for i in items)), listing)  # fmt: skip
-        context["ti"].xcom_push(key="review_item_ids", value=[i.id for i in items])
+        context["ti"].xcom_push(key=LISTED_KEY, value={str(i.id): i.version for i in items})
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
@@ -142,21 +170,30 @@ class HumanReconciliationReviewOperator(HITLOperator):
         answer = OPTIONS[chosen]
         user = payload.get("responded_by_user")
         who = f"{user.get('name') or user.get('id')} ({user.get('id')})" if user else "nobody (response timeout)"
-        ids = context["ti"].xcom_pull(task_ids=self.task_id, key="review_item_ids", map_indexes=context["ti"].map_index)
+        listed = context["ti"].xcom_pull(task_ids=self.task_id, key=LISTED_KEY, map_indexes=context["ti"].map_index)
+        listed = {int(i): str(v) for i, v in (listed or {}).items()}
         ledger = self._ledger()
-        items = {i.id: i for i in ledger.review_items()}
-        answered = [i for i in ids or [] if i in items]
-        moved = ledger.answer_review(answered, answer, who)
-        self.log.info("%s answered %r for %d items (%d still waiting when answered)", who, chosen, len(ids or []),
-                      len(answered))  # fmt: skip
+        moved = ledger.answer_review(listed, answer, who)
+        changed = changed_since_listed(ledger, [i for i in listed if i not in set(moved)])
+        self.log.info("%s answered %r for %s: applied to %d, %d changed since they were listed", who, chosen,
+                      _items(len(listed)), len(moved), len(changed))  # fmt: skip
         if answer is Answer.LEAVE:
             raise AirflowFailException(
-                f"{_items(len(answered))} left for a person ({who} answered {chosen!r}); they stay in the ledger "
+                f"{_items(len(moved))} left for a person ({who} answered {chosen!r}); they stay in the ledger "
                 "(state needs_review or failed) and the next run's review step lists them again"
+                + (f". Not answered: {_explain(changed)}" if changed else "")
             )
-        if answer is Answer.RESEND:
-            self._finish({(items[i].interval_start, items[i].interval_end) for i in answered}, context)
-        return {"items": len(answered), "answer": answer.value, "answered_by": who, "moved": moved}
+        if answer is Answer.RESEND and moved:
+            items = {i.id: i for i in ledger.review_rows(moved)}
+            self._finish({(i.interval_start, i.interval_end) for i in items.values()}, context)
+        if changed:
+            raise AirflowException(
+                f"{who} answered {chosen!r} for {_items(len(listed))}; applied to {len(moved)}. "
+                f"{_items(len(changed))} changed since the request listed them and were left as they are: "
+                f"{_explain(changed)}. Those still waiting are listed again (this task's retry or the next review)"
+            )
+        return {"items": len(moved), "answer": answer.value, "answered_by": who, "moved": len(moved),
+                "changed_since_listed": len(changed)}  # fmt: skip
 
     def _finish(self, intervals: set[tuple[str, str]], context: Any) -> None:
         """Send and decide what the answer freed, interval by interval, through the fenced path."""
@@ -166,8 +203,11 @@ class HumanReconciliationReviewOperator(HITLOperator):
             errors = []
             for start, end in sorted(intervals):
                 ledger = self._ledger()
-                reconciler = Reconciler(hook.client, _NoSource(), ledger,
-                                        settings=ReconcileSettings(wait_for_others_seconds=30.0))  # fmt: skip
+                settings = ReconcileSettings(
+                    wait_for_others_seconds=self.wait_for_others_seconds,
+                    verify_after_seconds=self.verify_after_seconds,
+                )
+                reconciler = Reconciler(hook.client, _NoSource(), ledger, settings=settings)
                 owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
                 result = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner,
                                         read_source=False)  # fmt: skip
@@ -187,6 +227,23 @@ class HumanReconciliationReviewOperator(HITLOperator):
         return write_text(target, json.dumps([review_entry(i) for i in items], indent=2))
 
 
+def changed_since_listed(ledger: Ledger, row_ids: list[int]) -> list[ReviewItem]:
+    """The listed rows an answer did not apply to, as they are now (gone rows are not returned)."""
+    return ledger.review_rows(row_ids) if row_ids else []
+
+
+def _explain(changed: list[ReviewItem], limit: int = 10) -> str:
+    """Per row: what it is now, and the answer that moved it since it was listed."""
+    parts = []
+    for item in changed[:limit]:
+        now = f"waits again ({item.kind}, batch {item.batch_id or 'none'})" if item.state in NEEDS_A_PERSON else (
+            f"is now {item.state}")  # fmt: skip
+        last = f"answered {item.answer!r} by {item.answered_by} at {item.answered_at}" if item.answer else "changed"
+        parts.append(f"ledger id {item.id} (case {item.case_id}, account {item.account_id}) was {last} and {now}")
+    more = f"; and {len(changed) - limit} more" if len(changed) > limit else ""
+    return "; ".join(parts) + more
+
+
 class _NoSource:
     """The review step finishes what the ledger holds; it never reads the export."""
 
@@ -204,7 +261,7 @@ def review_entry(item: ReviewItem) -> dict[str, Any]:
         "case_id": item.case_id, "account_id": item.account_id, "attack_type": item.attack_type,
         "closed_at": item.closed_at, "verdict": item.verdict, "state": item.state, "upload": item.upload,
         "batch_id": item.batch_id, "detail": item.detail or item.error, "last_answer": item.answer,
-        "last_answered_by": item.answered_by,
+        "last_answered_by": item.answered_by, "last_answered_at": item.answered_at, "version": item.version,
     }  # fmt: skip
 
 
@@ -216,12 +273,17 @@ def review_body(items: list[ReviewItem], max_listed: int, listing: str) -> str:
              "item as handled (nothing sent). *Leave for later*: nothing changes; the next run lists them again.",
              "", "| kind | items | meaning |", "|---|---|---|"]  # fmt: skip
     lines += [f"| {k} | {n} | {_KIND_HELP.get(k, '')} |" for k, n in sorted(kinds.items())]
-    lines += ["", "| case | account | attack type | closed | verdict | kind | upload | batch | detail |",
-              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    answered = sum(1 for i in items if i.answer)
+    if answered:
+        lines += ["", f"**{_items(answered)} answered before** (see *last answer*): a Resend already sent is "
+                      "in HUMAN's console; check there before answering Resend again."]  # fmt: skip
+    lines += ["", "| case | account | attack type | closed | verdict | kind | upload | batch | last answer | detail |",
+              "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for i in items[:max_listed]:
         detail = (i.detail or i.error or "").replace("|", "/")[:300]
+        last = f"{i.answer} by {i.answered_by}".replace("|", "/") if i.answer else "-"
         lines.append(f"| {i.case_id} | {i.account_id} | {i.attack_type} | {i.closed_at[:19]} | {i.verdict} | "
-                     f"{i.kind} | {i.upload} | {i.batch_id or '-'} | {detail} |")  # fmt: skip
+                     f"{i.kind} | {i.upload} | {i.batch_id or '-'} | {last} | {detail} |")  # fmt: skip
     if len(items) > max_listed:
         lines.append(f"\n… and {len(items) - max_listed} more.")
     lines.append(

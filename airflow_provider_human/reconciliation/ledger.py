@@ -165,14 +165,33 @@ class ReviewItem:
     answer: str | None
     answered_by: str | None
     error: str | None
+    answered_at: str | None
+    updated_at: str
 
     @property
     def kind(self) -> str:
         return review_kind(self.review, self.state)
 
     @property
+    def version(self) -> str:
+        """What the person saw: an answer applies only while the row still has this version.
+
+        Every change of a row writes ``updated_at``; state, batch and last answer make the
+        version readable in a listing. Computed in SQL the same way (``_version_sql``)."""
+        return "|".join((self.state, self.batch_id or "", self.answered_at or "", self.updated_at))
+
+    @property
     def upload(self) -> str:
         return f"{self.feedback_status}/{self.feedback_result or '-'}" if self.feedback_status else "-"
+
+
+def _version_sql(t: sa.Table) -> sa.ColumnElement[str]:
+    """:attr:`ReviewItem.version`, computed by the database (``||`` on SQLite and PostgreSQL)."""
+    blank = sa.literal("")
+    return (
+        t.c.state + "|" + sa.func.coalesce(t.c.batch_id, blank) + "|"
+        + sa.func.coalesce(t.c.answered_at, blank) + "|" + t.c.updated_at
+    )  # fmt: skip
 
 
 def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.Table, sa.Table, sa.Table]:
@@ -860,8 +879,24 @@ class Ledger:
         with self.engine.connect() as conn:
             return {(start, end) for start, end in conn.execute(query)}
 
-    def answer_review(self, row_ids: Sequence[int], answer: Answer, user: str) -> int:
-        """Record a person's answer on rows still waiting for one, and act on it; returns how many moved.
+    def review_rows(self, row_ids: Iterable[int]) -> list[ReviewItem]:
+        """These rows as they are now, whatever their state (to say why an answer did not apply)."""
+        t = self.table
+        columns = [t.c[f] for f in ReviewItem.__dataclass_fields__]
+        found: list[ReviewItem] = []
+        with self.engine.connect() as conn:
+            for part in _parts(list(row_ids)):
+                query = sa.select(*columns).where(t.c.id.in_(part)).order_by(t.c.closed_at, t.c.id)
+                found += [ReviewItem(*r) for r in conn.execute(query)]
+        return found
+
+    def answer_review(self, listed: Mapping[int, str], answer: Answer, user: str) -> list[int]:
+        """Record a person's answer on the rows they were shown, and act on it; returns the ids that moved.
+
+        ``listed`` maps each row id to the :attr:`ReviewItem.version` the person saw. The answer
+        applies to a row only while it still waits for a person *and* has that version (a
+        compare-and-set in the update itself): a row another answer has moved since, even one
+        that came back to wait again, is left as it is, to be listed again.
 
         Resend: an upload goes back to ``planned`` (sent again through the fenced path); any
         other item goes back to ``claimed`` and is decided by the policy table alone, history
@@ -888,12 +923,14 @@ class Ledger:
                 (upload, {"state": LedgerState.SENT.value, "sent_at": now_iso()}),
                 (~upload, {"state": LedgerState.NOOP.value}),
             ]
-        moved = 0
+        moved: list[int] = []
         with self.engine.begin() as conn:
-            for part in _parts(row_ids):
+            for row_id, version in sorted(listed.items()):
+                unchanged = sa.and_(t.c.id == row_id, waiting, _version_sql(t) == version)
                 for where, values in moves:
-                    stmt = sa.update(t).where(t.c.id.in_(part), waiting, where).values(**signed, **values)
-                    moved += conn.execute(stmt).rowcount
+                    if conn.execute(sa.update(t).where(unchanged, where).values(**signed, **values)).rowcount:
+                        moved.append(row_id)
+                        break
         return moved
 
     # ------------------------------------------------------------ rejects

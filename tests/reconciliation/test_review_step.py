@@ -89,7 +89,7 @@ def test_the_request_lists_each_item_with_its_kind_and_the_full_list_in_a_file(c
     assert "| c2 | a1 | ato |" in body and "contradicts the feedback sent" in body
     listing = json.loads(open(body.split("Full list: `")[1].split("`")[0]).read())
     assert [(i["case_id"], i["kind"]) for i in listing] == [("c2", "reversal")]
-    assert context["ti"].xcom["review_item_ids"] == [listing[0]["ledger_id"]]
+    assert list(context["ti"].xcom["review_listed"]) == [str(listing[0]["ledger_id"])]
 
 
 def test_leave_for_later_keeps_the_items_fails_the_task_and_they_are_listed_again(case_db, fake_api, reconcile, review):
@@ -133,10 +133,11 @@ def test_mark_as_applied_and_resend_of_an_in_doubt_upload(case_db, fake_api, rec
     assert states == {"a1": ("needs_review", "in_doubt"), "a2": ("needs_review", "in_doubt")}
     op, context, _ = review()
     ids = {r["account_id"]: r["id"] for r in case_db.ledger_rows()}
-    context["ti"].xcom["review_item_ids"] = [ids["a1"]]  # the person checked a1 in the console: it is there
+    listed = context["ti"].xcom["review_listed"]
+    context["ti"].xcom["review_listed"] = {str(ids["a1"]): listed[str(ids["a1"])]}  # the person checked a1: there
     answer(op, context, "Mark as applied")
     op, context, _ = review()
-    assert context["ti"].xcom["review_item_ids"] == [ids["a2"]]
+    assert list(context["ti"].xcom["review_listed"]) == [str(ids["a2"])]
     answer(op, context, "Resend")  # a2 was not there: send it
     assert incidents(fake_api, "a1") == 1 and incidents(fake_api, "a2") == 1
     assert {r["account_id"]: r["state"] for r in case_db.ledger_rows()} == {"a1": "sent", "a2": "sent"}
