@@ -181,3 +181,44 @@ def test_a_blank_location_means_the_default_not_the_filesystem_root(monkeypatch,
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     monkeypatch.setenv("AIRFLOW__HUMAN__REPORTS_DIR", blank)
     assert reports_base(blank) == default_reports_dir() == str(tmp_path / "reports" / "human")
+
+
+LONG_RUN_ID = "manual__2026-11-18T00:00:00+00:00__" + "backfill-of-the-fraud-desk-export-" * 7  # 273 characters
+
+
+def shard(index, try_number=1):
+    ti = FakeTI()
+    ti.task_id, ti.run_id, ti.map_index, ti.try_number = "reconcile", LONG_RUN_ID, index, try_number
+    op = HumanCaseReconciliationOperator(task_id="reconcile", interval_start=DAY.isoformat(),
+                                         interval_end=NEXT_DAY.isoformat(), shard_count=4, shard_index=index,
+                                         verify_after_seconds=0.0, fail_on_review=False)  # fmt: skip
+    return op.execute({"ti": ti})
+
+
+def test_item12_four_shards_of_a_run_with_a_long_run_id_write_four_report_pairs(env, fake_api, tmp_path):
+    """Before: the name was cut at 150 characters, dropping the map index and try: 4 shards, 2 files."""
+    assert len(LONG_RUN_ID) > 250
+    env.add(*(outcome(f"c{i}", f"a{i}", "confirmed_fraud") for i in range(8)))
+    seed_states(fake_api, none=[f"a{i}" for i in range(8)])
+    paths = [p for i in range(4) for p in shard(i)["report_paths"]] + shard(0, try_number=2)["report_paths"]
+    files = local_report_files(tmp_path)
+    assert len(set(paths)) == 10 and sorted(map(Path, paths)) == files
+    assert all(len(p.name.encode()) < 255 for p in files)
+    assert {p.name.split("__try")[0].rsplit("_", 1)[1] for p in files} == {"0", "1", "2", "3"}  # the map index
+    assert sum(json.loads(p.read_text())["counts"]["accounts_sent"] for p in files if "__try1.json" in p.name) == 8
+
+
+def test_item12_review_listings_of_a_long_run_id_keep_the_map_index_and_the_try(env, fake_api, tmp_path, monkeypatch):
+    reversal(env, fake_api)
+    reconcile()
+    reconcile(day=NEXT_DAY)
+    monkeypatch.setattr(review_module.HITLOperator, "execute", lambda self, context: None)
+    listings = set()
+    for index, try_number in ((0, 1), (1, 1), (2, 1), (3, 1), (0, 2)):
+        ti = FakeTI()
+        ti.run_id, ti.map_index, ti.try_number = LONG_RUN_ID, index, try_number
+        op = HumanReconciliationReviewOperator(task_id="review", interval_end=DAY_3.isoformat())
+        op.execute({"ti": ti, "data_interval_end": DAY_3})
+        listings.add(Path(op.body.split("Full list: `")[1].split("`")[0]))
+    assert len(listings) == 5 and all(p.exists() and len(p.name.encode()) < 255 for p in listings)
+    assert all(f"__m{i}__try" in " ".join(p.name for p in listings) for i in range(4))

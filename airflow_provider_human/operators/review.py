@@ -222,8 +222,11 @@ class HumanReconciliationReviewOperator(HITLOperator):
     def _write_listing(self, items: list[ReviewItem], until: str, context: Any, reports: str) -> str:
         ti = context.get("ti")
         run_id, try_number = getattr(ti, "run_id", "adhoc"), getattr(ti, "try_number", 0)
-        name = f"{until[:19].replace(':', '')}__review__{run_id}__try{try_number}"
-        target = f"{reports.rstrip('/')}/{safe_name(name)}.json"
+        map_index = getattr(ti, "map_index", -1)
+        mapped = f"__m{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
+        # Only the run id is cut (safe_name adds a hash of the whole): the try and map index always stay.
+        name = f"{until[:19].replace(':', '')}__review__{safe_name(str(run_id))}{mapped}__try{try_number}"
+        target = f"{reports.rstrip('/')}/{name}.json"
         return write_text(target, json.dumps([review_entry(i) for i in items], indent=2))
 
 

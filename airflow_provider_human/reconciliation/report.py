@@ -7,6 +7,7 @@ down in their own counters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -200,7 +201,7 @@ class ReconciliationReport:
 
         One pair per try: a retry or a Clear never overwrites what an earlier try reported.
         """
-        stem = f"{self.interval_start[:19].replace(':', '')}__{safe_name(self.owner)}"
+        stem = f"{self.interval_start[:19].replace(':', '')}__{owner_name(self.owner)}"
         if try_number is not None:
             stem += f"__try{try_number}"
         paths = []
@@ -216,5 +217,27 @@ def _with_reasons(total: int, reasons: Counter[str]) -> str:
     return f"{total} (" + ", ".join(f"{r}: {n}" for r, n in reasons.most_common()) + ")"
 
 
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:150]
+#: How much of a run id (and of a dag or task id) a file name holds: with the interval start,
+#: the map index, the try and the suffix, a name stays well under 255 bytes.
+RUN_ID_CHARS = 100
+ID_CHARS = 50
+
+
+def safe_name(text: str, limit: int = RUN_ID_CHARS) -> str:
+    """``text`` as ASCII for a file name; one longer than ``limit`` is cut and ends with 8 hex of the
+    SHA-1 of the whole, so two long names that share a beginning never land on one file."""
+    clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    if len(clean) <= limit:
+        return clean
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()[:8]
+    return f"{clean[: limit - 9]}-{digest}"
+
+
+def owner_name(owner: str) -> str:
+    """``dag/run/task/map_index`` for a file name: the run id (or an overlong dag or task id) is cut,
+    the map index never, so the shards of one run keep a file each whatever the run id's length."""
+    dag, _, rest = owner.partition("/")
+    if rest.count("/") < 2:
+        return safe_name(owner)
+    run, task, index = rest.rsplit("/", 2)
+    return "_".join((safe_name(dag, ID_CHARS), safe_name(run), safe_name(task, ID_CHARS), safe_name(index, 20)))
