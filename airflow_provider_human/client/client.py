@@ -136,7 +136,7 @@ class HumanClient:
                 if days is not None:  # v2
                     return AccountLookupResult(account_id, info=self.get_account_info_v2(account_id, days))
                 return AccountLookupResult(account_id, info=self.get_account_info(account_id, attack_list))
-            except HumanAuthError:
+            except (HumanAuthError, HumanConfigError):  # every other item would meet it too
                 raise
             except HumanError as exc:
                 return AccountLookupResult(shown, error=exc)
@@ -231,7 +231,7 @@ class HumanClient:
             try:
                 update = identity_update(raw)
                 return IdentityUpdateResult(update.identity_id, details=self._put_identity(update))
-            except HumanAuthError:
+            except (HumanAuthError, HumanConfigError):  # every other item would meet it too
                 raise
             except HumanError as exc:
                 return IdentityUpdateResult(shown, error=exc)

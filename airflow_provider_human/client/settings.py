@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
+
+from requests.utils import prepend_scheme_if_needed
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.defaults import (
@@ -19,6 +24,8 @@ from airflow_provider_human.defaults import (
 from airflow_provider_human.exceptions import HumanConfigError, HumanInputError
 
 V1_ATTACK_TYPES_ENCODINGS = ("python_list", "json", "repeated")
+#: The proxy schemes requests can use (the socks ones only with PySocks, ``requests[socks]``).
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,9 @@ class ClientSettings:
             object.__setattr__(self, "verify_ssl", to_bool(self.verify_ssl, "verify_ssl"))
         except HumanInputError as exc:
             raise HumanConfigError(str(exc)) from None
+        problem = proxy_problem(self.proxy) if self.proxy else None
+        if problem:  # requests would refuse it on every request, after the run had decided its day
+            raise HumanConfigError(f"proxy: the proxy {problem} (the value is not shown: it may hold a password)")
         if self.v1_attack_types_encoding not in V1_ATTACK_TYPES_ENCODINGS:
             raise HumanConfigError(f"v1_attack_types_encoding={self.v1_attack_types_encoding!r}: must be one of "
                                    f"{list(V1_ATTACK_TYPES_ENCODINGS)}")  # fmt: skip
@@ -96,7 +106,13 @@ def validate_base_url(url: object, field_name: str) -> str:
     text = url.strip()
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises for a port that is not a number in 0-65535
+    except ValueError:
+        raise HumanConfigError(
+            f"{field_name}: is not a URL with a valid host and port (the value is not shown)"
+        ) from None
     scheme = parts.scheme.lower()
     if parts.username is not None or parts.password is not None:  # not echoed: it holds a secret
         raise HumanConfigError(
@@ -112,6 +128,33 @@ def validate_base_url(url: object, field_name: str) -> str:
         )
     if scheme not in ("http", "https"):
         raise HumanConfigError(f"{field_name}={url!r}: scheme must be https")
+    if port == 0:
+        raise HumanConfigError(f"{field_name}={url!r}: port must be 1-65535")
     if parts.query or parts.fragment:
         raise HumanConfigError(f"{field_name}={url!r}: must not carry a query or fragment")
     return f"{scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def socks_support() -> bool:
+    """PySocks is importable: without it requests refuses every socks proxy, on every request."""
+    return importlib.util.find_spec("socks") is not None
+
+
+def proxy_problem(url: str) -> str | None:
+    """Why requests cannot use ``url`` as a proxy, in words that never quote it; ``None`` when it can.
+
+    Read the way requests reads it (a URL without a scheme is ``http://``), so what passes
+    here is what requests will take.
+    """
+    try:
+        parts = parse_url(prepend_scheme_if_needed(url.strip(), "http"))
+    except (LocationParseError, ValueError):
+        return "is not a URL with a valid host and port"
+    scheme = (parts.scheme or "").lower()
+    if scheme not in PROXY_SCHEMES:  # "localhost:3128" reads as the scheme localhost, for requests too
+        return f"has the scheme {scheme!r}; requests takes {', '.join(PROXY_SCHEMES)}"
+    if not parts.host:
+        return "has no host"
+    if scheme.startswith("socks") and not socks_support():
+        return f"is a {scheme} proxy and SOCKS support is not installed (PySocks: pip install 'requests[socks]')"
+    return None

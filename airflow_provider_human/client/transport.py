@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import requests
 import tenacity
 
+from airflow_provider_human.client.presend import PRE_SEND_ERRORS, refused_before_sending
 from airflow_provider_human.client.rate_limit import RateLimiter
 from airflow_provider_human.client.retry import (
     NOT_APPLIED_STATUSES,
@@ -84,6 +85,7 @@ class Transport:
         :class:`HumanInDoubtError`; it is never retried blindly.
         """
         url = (base_url or self.settings.base_url) + path
+        url_field = "host" if base_url in (None, self.settings.base_url) else "identity_base_url"
         retries = self.settings.max_retries if max_retries is None else max_retries
 
         def announce(state: tenacity.RetryCallState) -> None:
@@ -103,7 +105,7 @@ class Transport:
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self._exchange(method, url, path, params, json_body, idempotent)
+                    response = self._exchange(method, url, url_field, path, params, json_body, idempotent)
                     self._judge(response, method, path, idempotent)
                     if not idempotent:
                         return RawAnswer(response.status_code, response.content)
@@ -113,7 +115,7 @@ class Transport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _exchange(
-        self, method: str, url: str, path: str, params: Any, json_body: Any, idempotent: bool
+        self, method: str, url: str, url_field: str, path: str, params: Any, json_body: Any, idempotent: bool
     ) -> requests.Response:
         """One attempt on the wire, rate limited; a failure without an answer becomes a typed error."""
         self.rate_limiter.acquire()
@@ -121,6 +123,8 @@ class Transport:
             return self.session.request(
                 method, url, params=params, json=json_body, timeout=self.settings.timeout, allow_redirects=False
             )
+        except PRE_SEND_ERRORS as exc:  # refused while the request was built: not applied, not retried
+            raise refused_before_sending(exc, url, url_field, self.settings.proxy, self.session) from None
         except requests.exceptions.RequestException as exc:
             raise self._no_answer(exc, method, url, path, idempotent) from None
         except ValueError:

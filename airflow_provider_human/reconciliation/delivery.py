@@ -19,6 +19,7 @@ from airflow_provider_human.client.responses import AccountInfoV2
 from airflow_provider_human.exceptions import (
     HumanAuthError,
     HumanBadRequestError,
+    HumanConfigError,
     HumanError,
     HumanFeedbackInDoubtError,
 )
@@ -174,7 +175,7 @@ class Delivery:
         except HumanError as exc:  # answered before HUMAN acted (401/403, 429 after retries, never sent)
             moved = self.ledger.finish_batch(batch_id, LedgerState.PLANNED, clear_batch=True,
                                              error=str(exc)[:1000])  # fmt: skip
-            if isinstance(exc, HumanAuthError):
+            if isinstance(exc, HumanAuthError | HumanConfigError):  # every batch would meet it: the run stops
                 raise
             report.counts["not_applied"] += moved
             log.error("Batch %s (%s, %d accounts) was not applied; left planned for a later try: %s",
