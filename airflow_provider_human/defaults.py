@@ -10,3 +10,6 @@ DEFAULT_MAX_WORKERS = 8
 # The API's maximum batch size is not documented either: 500 ids per upload is modest.
 DEFAULT_FEEDBACK_BATCH_SIZE = 500
 DEFAULT_MAX_RETRY_AFTER = 120.0
+# PostgreSQL: a decision transaction takes well under a second; two minutes of waiting for one
+# means its holder is stopped or hung, and the run fails for retry naming it.
+DEFAULT_DECISION_LOCK_SECONDS = 120.0

@@ -163,6 +163,10 @@ class ReconciliationIncompleteError(HumanError):
     """The interval is not done yet, and another try can finish it (held rows, lookups, in-doubt uploads)."""
 
 
+class DecisionLockTimeoutError(ReconciliationIncompleteError):
+    """PostgreSQL: the ledger's decision lock was not granted within ``decision_lock_seconds``; names its holder."""
+
+
 class ReconciliationNeedsAttentionError(HumanNonRetryableError):
     """The interval has items no rule may finish (reversals, uploads in doubt with no way to tell): a person decides."""
 

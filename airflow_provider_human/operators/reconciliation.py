@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number, to_optional_int
+from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
 from airflow_provider_human.operators.base import HumanBaseOperator
 from airflow_provider_human.reconciliation.engine import Reconciler
 from airflow_provider_human.reconciliation.ledger import Ledger
@@ -57,6 +58,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
     :param wait_for_others_seconds: how long to wait for outcomes of this interval held by another
         live run before failing for retry.
     :param verify_after_seconds: how long after an in-doubt upload its account is looked up.
+    :param decision_lock_seconds: PostgreSQL ledger: how long to wait for the decision lock before
+        failing for retry with its holder named (``DecisionLockTimeoutError``; default 120).
     :param v2_incident_names: v2 incident names per attack type, e.g. ``{"ato": ["account_takeover"],
         "fake_account": ["fake_account"]}`` (the default is a documented guess; unknown names make
         the AD state ambiguous, for a person).
@@ -107,6 +110,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         lease_seconds: float = 120.0,
         wait_for_others_seconds: float = 180.0,
         verify_after_seconds: float = 60.0,
+        decision_lock_seconds: float = DEFAULT_DECISION_LOCK_SECONDS,
         v2_incident_names: Mapping[str, Sequence[str]] | None = None,
         fail_on_review: bool = True,
         **kwargs: Any,
@@ -134,6 +138,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.lease_seconds = lease_seconds
         self.wait_for_others_seconds = wait_for_others_seconds
         self.verify_after_seconds = verify_after_seconds
+        self.decision_lock_seconds = decision_lock_seconds
         self.v2_incident_names = v2_incident_names
         self.fail_on_review = fail_on_review
 
@@ -150,6 +155,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             shard=self._shard(),
             wait_for_others_seconds=self.wait_for_others_seconds,
             verify_after_seconds=self.verify_after_seconds,
+            decision_lock_seconds=self.decision_lock_seconds,
             v2_incident_names=self.v2_incident_names,
             fail_on_review=to_bool(self.fail_on_review, "fail_on_review"),
         )

@@ -137,6 +137,7 @@ class Reconciler:
         self.ledger = ledger
         self.policy = policy or DecisionPolicy()
         self.settings = settings or ReconcileSettings()
+        ledger.decision_lock_seconds = self.settings.decision_lock_seconds  # the run's bound on the lock wait
         self.batch_size = self.settings.batch_size or client.settings.feedback_batch_size
         names = self.settings.v2_incident_names
         self.incident_names = IncidentNames(names) if names is not None else IncidentNames()

@@ -20,7 +20,6 @@ rows are treated exactly like ``in_doubt``: verified by lookup, never resent bli
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import operator
@@ -37,6 +36,9 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from airflow_provider_human.client.coerce import to_number
+from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
+from airflow_provider_human.reconciliation import decision_lock
 from airflow_provider_human.reconciliation.history import History, PastOutcome
 from airflow_provider_human.reconciliation.outcomes import MAX_ID_LENGTH as ID_LENGTH
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, escaped
@@ -277,6 +279,9 @@ class Ledger:
 
     :param lease_seconds: how long this holder's rows stay reserved without a heartbeat (one
         row in ``<table>_holders``). A crashed run's rows are adopted this long after its last beat.
+    :param decision_lock_seconds: PostgreSQL: how long :meth:`deciding` waits for the decision
+        lock before failing for retry, naming who holds it (the engine sets it from
+        :class:`~airflow_provider_human.reconciliation.settings.ReconcileSettings`).
     """
 
     def __init__(
@@ -286,6 +291,7 @@ class Ledger:
         table: str = "human_feedback_ledger",
         rejects_table: str = "human_feedback_rejects",
         lease_seconds: float = 120.0,
+        decision_lock_seconds: float = DEFAULT_DECISION_LOCK_SECONDS,
     ) -> None:
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise NotImplementedError(f"ledger on {engine.dialect.name!r} is not supported; use PostgreSQL or SQLite")
@@ -293,6 +299,7 @@ class Ledger:
         self.metadata = sa.MetaData()
         self.table, self.rejects, self.holders = build_tables(self.metadata, table, rejects_table)
         self.lease_seconds = float(lease_seconds)
+        self.decision_lock_seconds = to_number(decision_lock_seconds, "decision_lock_seconds", minimum=0.001)
         self.holder = uuid.uuid4().hex
         self._rows_known: float | None = None  # PostgreSQL: the table's size as its planner statistics say
         self._rows_unanalyzed = 0  # rows this instance inserted since then
@@ -555,11 +562,13 @@ class Ledger:
         database's write lock (SQLite: the transaction starts with a write; PostgreSQL: a
         transaction-scoped advisory lock per ledger table) from the history read to the
         commit. Lookups happen before, outside the lock; the transaction itself is short.
+        PostgreSQL waits for the lock at most ``decision_lock_seconds`` (then
+        :class:`~airflow_provider_human.exceptions.DecisionLockTimeoutError` names the holder);
+        SQLite waits as long as the connection's busy timeout, then fails ``database is locked``.
         """
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
-                key = int.from_bytes(hashlib.sha1(self.table.name.encode(), usedforsecurity=False).digest()[:8], "big")
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key - (1 << 63))))
+                decision_lock.take(conn, self.table.name, self.decision_lock_seconds)
             else:
                 h = self.holders  # any write starts SQLite's write transaction: this holder's own lease row
                 conn.execute(sa.update(h).where(h.c.holder == self.holder).values(updated_at=now_iso()))

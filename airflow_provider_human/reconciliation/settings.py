@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_human.client.coerce import to_int, to_number
+from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
 from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.reconciliation.ad_state import IncidentNames
 
@@ -38,6 +39,9 @@ class ReconcileSettings:
     :param v2_incident_names: v2 incident ``attack_type`` names per attack type (``ato``,
         ``fake_account``); the default is a guess (see docs/api-mapping.md). Other names make
         the state ``ambiguous``: a person decides.
+    :param decision_lock_seconds: PostgreSQL: how long a run waits for the ledger's decision
+        lock (held by one run at a time, for a moment) before failing for retry with the
+        holder named: a worker stopped inside its decision step cannot hold every run for ever.
     :param fail_on_review: fail the run when items wait for a person (reversals, edited rows,
         ambiguous states, uploads in doubt or rejected). ``False`` when a review step follows
         in the DAG: the run then succeeds with the items listed and hands them over.
@@ -60,6 +64,7 @@ class ReconcileSettings:
     poll_seconds: float = 2.0
     v2_incident_names: Mapping[str, Sequence[str]] | None = None
     fail_on_review: bool = True
+    decision_lock_seconds: float = DEFAULT_DECISION_LOCK_SECONDS
 
     def __post_init__(self) -> None:
         converted: dict[str, Any] = {
@@ -72,6 +77,8 @@ class ReconcileSettings:
             converted["batch_size"] = to_int(self.batch_size, "batch_size")
         for name in ("wait_for_others_seconds", "verify_after_seconds", "clock_skew_seconds", "poll_seconds"):
             converted[name] = to_number(getattr(self, name), name)
+        converted["decision_lock_seconds"] = to_number(self.decision_lock_seconds, "decision_lock_seconds",
+                                                       minimum=0.001)  # fmt: skip
         for name, value in converted.items():
             object.__setattr__(self, name, value)  # frozen: settings arrive as text from templates too
         if self.shard is not None:
