@@ -2,7 +2,10 @@
 
 Days of the same pairs run in any order, alone or two at once (threads, each its own
 reconciler), while uploads meet 429, 502, answers after the effect (503, non-JSON 200), and
-HUMAN opens new incidents. Invariant, judged by what the fake API applied, per pair:
+HUMAN opens new incidents; people take review listings and answer them later, from a
+listing that may be stale by then (another answer moved its items since). A person is
+right when they look: *Mark as applied* for an upload the HUMAN console shows, *Resend* for
+one it does not. Invariant, judged by what the fake API applied, per pair:
 
 * the applied feedback sequence is one the decision table allows for the verdicts in
   closing order (each applied upload answers a distinct, later case outcome, given what AD
@@ -26,7 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from airflow_provider_human.client import ClientSettings, HumanClient
 from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
-from airflow_provider_human.reconciliation.ledger import Ledger
+from airflow_provider_human.reconciliation.ledger import Answer, Ledger, ReviewItem
 from airflow_provider_human.reconciliation.sources import SqlOutcomeSource
 from airflow_provider_human.testing.fake_api import FakeHumanAPI
 from tests.conftest import TOKEN
@@ -105,6 +108,7 @@ class ConversationMachine(RuleBasedStateMachine):
                 self.db.add(outcome(f"case-{n}-{d}", account, verdict, (DAYS[d] + timedelta(hours=10)).isoformat()))
             self.api.seed_accounts([{"account_id": account, "incidents": [{"attack_type": "ato"}] if pending else []}])
         self.runs = 0
+        self.listings: list[dict[Answer, dict[int, str]]] = []
 
     def teardown(self) -> None:
         if not hasattr(self, "api"):
@@ -158,6 +162,14 @@ class ConversationMachine(RuleBasedStateMachine):
                  if e["account_id"] == account]  # fmt: skip
         timed += [(t, "incident", "") for t, a in self.opened if a == account]
         return [(kind, value) for _, kind, value in sorted(timed)]
+
+    def _console_shows(self, item: ReviewItem) -> bool:
+        """What a person sees in HUMAN's console: more applied uploads like this one than rows recorded sent."""
+        upload = (item.account_id, item.feedback_status, item.feedback_result)
+        applied = sum(1 for e in self.api.effects() if (e["account_id"], e["status"], e["result"]) == upload)
+        sent = self.db.ledger_rows(f"account_id = '{item.account_id}' AND state = 'sent' AND feedback_status = "
+                                   f"'{item.feedback_status}' AND feedback_result = '{item.feedback_result}'")  # fmt: skip
+        return applied > len(sent)
 
     def _waits_for_a_person(self, account: str) -> bool:
         return any(r["state"] in ("needs_review", "failed") for r in self.db.ledger_rows(f"account_id = '{account}'"))
@@ -223,6 +235,36 @@ class ConversationMachine(RuleBasedStateMachine):
         self.opened.append((time.time(), account))
         self.api.open_incident(account, "ato")
 
+    @precondition(lambda self: self.runs > 0)
+    @rule()
+    def a_person_takes_the_review_listing(self):
+        """A review request lists the uploads waiting for a person; its reader checks each in the console."""
+        listing: dict[Answer, dict[int, str]] = {Answer.RESEND: {}, Answer.MARK_APPLIED: {}}
+        for item in Ledger(self.db.engine).review_items():
+            if item.feedback_status is None:
+                continue  # a reversal, an edit, an ambiguous state: nothing a right answer would send
+            listing[Answer.MARK_APPLIED if self._console_shows(item) else Answer.RESEND][item.id] = item.version
+        self.listings.append(listing)
+
+    @precondition(lambda self: self.listings)
+    @rule(n=st.integers(0, 3), option=st.sampled_from([Answer.RESEND, Answer.MARK_APPLIED]),
+          fault=st.sampled_from(FAULTS))  # fmt: skip
+    def a_person_answers_from_a_listing(self, n, option, fault):
+        """The answer arrives later: other answers and runs may have moved the listed items since.
+
+        As the review step does, a Resend is carried out at once, for each day it freed."""
+        listing = self.listings[n % len(self.listings)]
+        moved = Ledger(self.db.engine).answer_review(listing[option], option, f"person-{n}")
+        if option is not Answer.RESEND or not moved:
+            return
+        days = {r["interval_start"] for r in self.db.ledger_rows() if r["id"] in set(moved)}
+        self._fault(fault)
+        try:
+            for start in sorted(days):
+                self._reconcile(datetime.fromisoformat(start.replace("Z", "+00:00")), f"review/{n}/review/-1")
+        finally:
+            self._clear_faults()
+
     # ------------------------------------------------------------------ invariants
 
     @invariant()
@@ -236,6 +278,32 @@ class ConversationMachine(RuleBasedStateMachine):
 
 ConversationMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=6, deadline=None)
 test_conversation_state_machine = ConversationMachine.TestCase
+
+
+def test_a_resend_from_a_stale_listing_is_caught_by_the_invariant_and_applies_nothing():
+    """Item 3 as a fixed walk through the machine's own rules (the random walk rarely finds it).
+
+    An upload in doubt that HUMAN did not apply waits for a person; two listings show it; the
+    first Resend is applied and answered 503 (in doubt again); the second listing's Resend
+    comes later. Before item 3 the upload was applied twice for one case outcome, and
+    ``check_conversations`` failed.
+    """
+    machine = ConversationMachine()
+    try:
+        machine.setup(pairs=[(["confirmed_fraud", "suspected_fraud"], False), (["legitimate", "legitimate"], False)])
+        machine.run(day=DAYS[0], same_task=False, fault="502_before_apply")  # refused before applied: in doubt
+        assert machine._waits_for_a_person("acct-0")
+        machine.a_person_takes_the_review_listing()
+        machine.a_person_takes_the_review_listing()
+        assert list(machine.listings[0][Answer.RESEND]) == list(machine.listings[1][Answer.RESEND]) != []
+        machine.a_person_answers_from_a_listing(n=0, option=Answer.RESEND, fault="applied_then_503")
+        assert machine._waits_for_a_person("acct-0")  # applied, answered 503, nothing documented tells
+        machine.a_person_answers_from_a_listing(n=1, option=Answer.RESEND, fault="none")
+        machine.check_conversations()
+        applied = [e for e in machine.api.effects() if e["account_id"] == "acct-0"]
+        assert [e["result"] for e in applied] == ["manually_identified_and_resolved"]
+    finally:
+        machine.teardown()
 
 
 def test_the_checker_rejects_what_issue_25_saw():
