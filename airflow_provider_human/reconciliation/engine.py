@@ -190,6 +190,7 @@ class Reconciler:
                     result.error = self._verdict(run)
             except Exception as exc:
                 result.error = exc
+                report.failed(exc)
             finally:
                 report.duration_seconds = time.monotonic() - began
         return result

@@ -114,6 +114,8 @@ class ReconciliationReport:
     rejected_cases: list[tuple[str, str | None]] = field(default_factory=list)
     duration_seconds: float = 0.0
     report_paths: list[str] = field(default_factory=list)
+    #: the error that ended the try early, in words (``None``: the try ran to its verdict)
+    error: str | None = None
 
     @property
     def rejected_total(self) -> int:
@@ -122,6 +124,13 @@ class ReconciliationReport:
     @property
     def complete(self) -> bool:
         return not self.left
+
+    def failed(self, exc: BaseException) -> None:
+        """The try stopped on ``exc`` before its verdict: the report says so instead of "done"."""
+        self.error = f"{type(exc).__name__}: {str(exc)[:1000]}"
+        if not self.left:
+            self.left = [f"the try stopped before finishing the interval ({self.error}); the ledger keeps what "
+                         "it decided and sent, and the next try goes on from there"]  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
         """The small XCom value: this try's counters, and the interval's truth from the ledger."""
@@ -154,17 +163,17 @@ class ReconciliationReport:
         ]
         if self.shard:
             lines.append(("shard", self.shard))
+        always = ("rows_read", "decided", "requests_planned" if self.dry_run else "requests_sent")
         for key, label in COUNTERS.items():
-            if self.counts[key] or key in ("rows_read", "decided", "requests_sent"):
+            if self.counts[key] or key in always:
                 lines.append((label, str(self.counts[key])))
         after_read = next(n for n, (label, _) in enumerate(lines) if label == COUNTERS["rows_read"]) + 1
         lines.insert(after_read, ("rejected", _with_reasons(self.rejected_total, self.rejected)))
         if self.skipped:
             lines.append(("skipped", _with_reasons(sum(self.skipped.values()), self.skipped)))
         if self.uploads_by_result:
-            lines.append(
-                ("sent by result", _with_reasons(sum(self.uploads_by_result.values()), self.uploads_by_result))
-            )
+            label = "would send by result (dry run)" if self.dry_run else "sent by result"
+            lines.append((label, _with_reasons(sum(self.uploads_by_result.values()), self.uploads_by_result)))
         for key, label in INTERVAL_LABELS.items():
             value = self.interval.get(key)
             if isinstance(value, dict):
@@ -182,7 +191,13 @@ class ReconciliationReport:
                               for i in self.for_review[:10])  # fmt: skip
             more = len(self.for_review) - 10
             lines.append(("for a person", shown + (f" and {more} more in the JSON report" if more > 0 else "")))
-        lines.append(("left to do", "; ".join(self.left) if self.left else "nothing: the interval is done"))
+        if self.error:
+            lines.append(("error", self.error))
+        if self.dry_run:
+            done = "dry run: nothing written or sent"
+        else:
+            done = "nothing: the interval is done"
+        lines.append(("left to do", "; ".join(self.left) if self.left else done))
         lines.append(("duration", f"{self.duration_seconds:.1f} s"))
         return lines
 
@@ -193,7 +208,8 @@ class ReconciliationReport:
 
     def as_markdown(self) -> str:
         body = "\n".join(f"| {k} | {v} |" for k, v in self.rows())
-        return f"# HUMAN reconciliation report\n\n| | |\n|---|---|\n{body}\n"
+        title = "HUMAN reconciliation report" + (" (DRY RUN: nothing written or sent)" if self.dry_run else "")
+        return f"# {title}\n\n| | |\n|---|---|\n{body}\n"
 
     def write(self, directory: str, try_number: int | None = None) -> list[str]:
         """Write ``<start>__<owner>[__try<n>].json`` and ``.md`` under ``directory`` (a path or URL, see

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.reconciliation.conftest import outcome
+import pytest
+
+from tests.reconciliation.conftest import DAY, NEXT_DAY, outcome
 from tests.reconciliation.test_engine import seed_states
 
 
@@ -46,3 +48,49 @@ def test_rejects_name_their_case_ids(case_db, fake_api, reconcile):
     assert "bad-1 (unknown_verdict)" in report.as_table() and report.interval["rejected"] == {
         "missing_account_id": 1, "unknown_verdict": 1,
     }  # fmt: skip
+
+
+def test_a_dry_run_report_says_would_send_and_nothing_written(case_db, fake_api, reconcile):
+    """Issue 26: a dry run's report said "sent by result 4" and "the interval is done" with 0 requests sent."""
+    case_db.add(*[outcome(f"c{i}", f"a{i}", "confirmed_fraud") for i in range(4)])
+    seed_states(fake_api, pending=["a0", "a1"], none=["a2", "a3"])
+    report, _ = reconcile(dry_run=True)
+    table = report.as_table()
+    assert fake_api.requests("feedback") == []
+    assert "would send by result (dry run)" in table and "\n  sent by result" not in table
+    assert table.splitlines()[-2].split("  ")[-1].strip() == "dry run: nothing written or sent"
+    assert "interval is done" not in table and "feedback requests sent" not in table
+    [planned] = [line for line in table.splitlines() if "feedback requests planned (dry run)" in line]
+    assert planned.split()[-1] == "2"  # resolved/resolved and manually_identified_and_resolved
+    assert report.as_markdown().startswith("# HUMAN reconciliation report (DRY RUN: nothing written or sent)")
+
+
+def test_a_try_that_stops_on_a_database_error_reports_what_is_left_not_done(case_db, fake_api, tmp_path):
+    """Issue 26: a try whose ledger could not be created reported "left to do: nothing: the interval is done"."""
+    import sqlalchemy as sa
+
+    from airflow_provider_human.client import ClientSettings, HumanClient
+    from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
+    from airflow_provider_human.reconciliation.ledger import Ledger
+    from airflow_provider_human.reconciliation.sources import SqlOutcomeSource
+    from tests.conftest import TOKEN
+
+    case_db.add(outcome("c1", "a1", "confirmed_fraud"))
+    seed_states(fake_api, none=["a1"])
+    read_only = sa.create_engine(f"sqlite:///file:{case_db.path}?mode=ro&uri=true")  # no ledger can be created
+    client = HumanClient(ClientSettings(token=TOKEN, base_url=fake_api.url, requests_per_second=1000))
+    try:
+        result = Reconciler(client, SqlOutcomeSource(engine=case_db.engine), Ledger(read_only),
+                            settings=ReconcileSettings()).run(DAY, NEXT_DAY, "test/run-1/reconcile/-1")  # fmt: skip
+    finally:
+        client.close()
+    assert result.error is not None and fake_api.requests("feedback") == []
+    report = result.report
+    assert not report.complete and "readonly database" in report.error
+    table = report.as_table()
+    assert "interval is done" not in table
+    assert "left to do" in table and "the try stopped before finishing the interval (OperationalError" in table
+    with pytest.raises(Exception, match="readonly database"):
+        result.raise_for_outcome()
+    paths = report.write(str(tmp_path), try_number=1)
+    assert json.loads(open(paths[0]).read())["error"].startswith("OperationalError")
