@@ -18,13 +18,13 @@ cannot map go to a person (docs/reconciliation.md has the full three-way table).
 
 Each run covers one whole UTC day, `[data_interval_start, data_interval_end)`. Backfill
 missed days from **Trigger → Backfill** in the UI: the ledger (`human_feedback_ledger`)
-makes re-runs, retries and overlapping or concurrent backfills safe. When a day leaves
-something no rule may decide, the **review** task opens a request on the *Required
-Actions* page (Resend / Mark as applied / Leave for later); on an ordinary day it
-finishes at once. Who may answer: the users named in the Airflow option
-`[human] review_assignees` (`AIRFLOW__HUMAN__REVIEW_ASSIGNEES`, e.g. `fraud-lead:Fraud Lead`);
-left unset, any user who may edit this DAG. A run is green only when every outcome of its day is sent or needs
-nothing. Params: `dry_run` plans without sending, `reprocess` decides again what was
+makes re-runs, retries and overlapping or concurrent backfills safe. A run is green only
+when every outcome of its day is sent or needs nothing. When a day leaves something no
+rule may decide, the run does **not** wait for a person (a backfill goes on with the other
+days): `request_review` updates the asset that triggers the DAG **human_case_review**,
+whose one request on the *Required Actions* page spans every waiting day, and `day_done`
+fails the run with "N items of <day> wait for a person". Clear `day_done` once they are
+answered and the day turns green. Params: `dry_run` plans without sending, `reprocess` decides again what was
 decided but not sent (sent feedback is never sent again), `batch_size` and
 `max_reject_ratio` tune the upload and the broken-export guard, `shards` splits a day
 across mapped tasks (Celery / Kubernetes workers) by account hash. Reports (one per try)
@@ -39,10 +39,13 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_provider_human.operators.day_check import HumanReconciliationDayCheckOperator
 from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
-from airflow_provider_human.operators.review import HumanReconciliationReviewOperator
-from airflow_provider_human.review_assignees import configured_assignees
+from airflow_provider_human.operators.review import review_requests_asset
+
+REVIEW_REQUESTS = review_requests_asset("human_case_db")  # the schedule of dags/human_case_review.py
 
 with DAG(
     dag_id="human_case_reconciliation",
@@ -124,13 +127,22 @@ with DAG(
         logging.getLogger(__name__).info("The day across %d shard(s): %s", len(summaries), day)
         return day
 
-    review = HumanReconciliationReviewOperator(
-        task_id="review",
+    @task(outlets=[REVIEW_REQUESTS])
+    def request_review(day: dict, *, outlet_events=None) -> dict:
+        """Hand the day's items for a person to the review DAG (an asset event); skipped when none wait."""
+        waiting = int((day.get("interval") or {}).get("needing_review") or 0)
+        if day["dry_run"] or not waiting:
+            raise AirflowSkipException("nothing of this day waits for a person")
+        extra = {"interval_start": day["interval_start"], "interval_end": day["interval_end"], "items": waiting}
+        outlet_events[REVIEW_REQUESTS].extra = extra
+        return extra
+
+    day = summarize(reconcile.output)
+    day_done = HumanReconciliationDayCheckOperator(
+        task_id="day_done",
         ledger_conn_id="human_case_db",
         dry_run="{{ params.dry_run }}",
-        response_timeout=timedelta(hours=12),
-        # Only these people may answer ([human] review_assignees); unset: anyone who may edit this DAG.
-        assigned_users=configured_assignees(),
+        trigger_rule="none_failed",  # runs after request_review, handed over or skipped
+        retries=0,
     )
-
-    summarize(reconcile.output) >> review
+    request_review(day) >> day_done

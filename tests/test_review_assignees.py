@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.review_assignees import configured_assignees, parse_assignees
 
-DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "human_case_reconciliation.py"
+DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "human_case_review.py"
 
 
 @pytest.mark.parametrize(

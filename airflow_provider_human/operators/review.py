@@ -74,12 +74,16 @@ class HumanReconciliationReviewOperator(HITLOperator):
     :param dry_run: open no request (the reconciliation's own dry run; templated).
     :param verify_after_seconds: after a Resend answered in doubt, how long before its account
         is looked up (the reconciliation's own setting of that name).
+    :param every_day: list every item waiting, whatever its day (a review DAG of its own, so that
+        no reconciliation run waits for a person); ``interval_end`` is then ignored.
     :param wait_for_others_seconds: how long the Resend's run waits for that verification (and
         for rows another run holds); at least ``verify_after_seconds``. Default:
         ``verify_after_seconds`` + 30 s.
     """
 
-    template_fields: Sequence[str] = (*HITLOperator.template_fields, "interval_end", "reports_dir", "plan_only")
+    template_fields: Sequence[str] = (
+        *HITLOperator.template_fields, "interval_end", "reports_dir", "plan_only", "every_day",
+    )  # fmt: skip
     ui_color = "#1f2a44"
     ui_fgcolor = "#ffffff"
 
@@ -96,6 +100,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         dry_run: bool | str = False,
         verify_after_seconds: float = 60.0,
         wait_for_others_seconds: float | None = None,
+        every_day: bool | str = False,
         subject: str = "HUMAN reconciliation: items for a person",
         response_timeout: timedelta | None = timedelta(hours=12),
         **kwargs: Any,
@@ -125,11 +130,14 @@ class HumanReconciliationReviewOperator(HITLOperator):
         self.reports_dir = reports_dir
         self.max_listed = max_listed
         self.plan_only = dry_run  # not "dry_run": that is BaseOperator.dry_run(), a method
+        self.every_day = every_day
 
     def _ledger(self) -> Ledger:
         return Ledger(sql_engine(self.ledger_conn_id), table=self.ledger_table, rejects_table=self.rejects_table)
 
-    def _until(self, context: Any) -> str:
+    def _until(self, context: Any) -> str | None:
+        if to_bool(self.every_day, "every_day"):
+            return None  # every day's items (a review DAG of its own)
         value = self.interval_end if self.interval_end not in (None, "") else context.get("data_interval_end")
         moment = parse_timestamp(value)
         if moment is None:
@@ -152,12 +160,11 @@ class HumanReconciliationReviewOperator(HITLOperator):
             self._finish(pending, context)
         items = ledger.review_items(until=until)
         if not items:
-            self.log.info("Nothing waits for a person among outcomes closed before %s: no review needed", until)
+            self.log.info("Nothing waits for a person among outcomes closed before %s: no review needed",
+                          until or "now")  # fmt: skip
             return {"items": 0, "answer": None}
-        listing = self._write_listing(items, until, context, reports)
-        self.subject = (
-            f"HUMAN reconciliation: {_items(len(items))} for a person to review (outcomes closed before {until[:10]})"
-        )
+        listing = self._write_listing(items, context, reports)
+        self.subject = f"HUMAN reconciliation: {_items(len(items))} for a person to review ({days_of(items)})"
         self.body = review_body(items, self.max_listed, listing)
         self.log.info("%d items wait for a person (%s); full list: %s", len(items),
                       dict(Counter(i.kind for i in items)), listing)  # fmt: skip
@@ -219,15 +226,34 @@ class HumanReconciliationReviewOperator(HITLOperator):
         finally:
             hook.close()
 
-    def _write_listing(self, items: list[ReviewItem], until: str, context: Any, reports: str) -> str:
+    def _write_listing(self, items: list[ReviewItem], context: Any, reports: str) -> str:
         ti = context.get("ti")
         run_id, try_number = getattr(ti, "run_id", "adhoc"), getattr(ti, "try_number", 0)
         map_index = getattr(ti, "map_index", -1)
         mapped = f"__m{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
         # Only the run id is cut (safe_name adds a hash of the whole): the try and map index always stay.
-        name = f"{until[:19].replace(':', '')}__review__{safe_name(str(run_id))}{mapped}__try{try_number}"
+        days = sorted({i.interval_start[:10] for i in items})  # named after the days it lists, as reports are
+        span = days[0] if len(days) == 1 else f"{days[0]}_to_{days[-1]}"
+        name = f"{span}__review__{safe_name(str(run_id))}{mapped}__try{try_number}"
         target = f"{reports.rstrip('/')}/{name}.json"
         return write_text(target, json.dumps([review_entry(i) for i in items], indent=2))
+
+
+def days_of(items: list[ReviewItem]) -> str:
+    """The days the items belong to, in words: "day 2026-11-18", "3 days: 2026-11-18 to 2026-11-20"."""
+    days = sorted({i.interval_start[:10] for i in items})
+    if len(days) == 1:
+        return f"day {days[0]}"
+    listed = ", ".join(days) if len(days) <= 3 else f"{days[0]} to {days[-1]}"
+    return f"{len(days)} days: {listed}"
+
+
+def review_requests_asset(ledger_conn_id: str = "human_case_db", ledger_table: str = "human_feedback_ledger") -> Any:
+    """The Asset a reconciliation updates when its day leaves items for a person (a review DAG's schedule)."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"human_review_requests__{ledger_conn_id}__{ledger_table}",
+                 uri=f"human-review://{ledger_conn_id}/{ledger_table}")  # fmt: skip
 
 
 def changed_since_listed(ledger: Ledger, row_ids: list[int]) -> list[ReviewItem]:

@@ -741,6 +741,12 @@ class Ledger:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
 
+    def interval_truth(self, interval: tuple[str, str]) -> dict[str, Any]:
+        """The interval's state whichever runs did the work (see :func:`report.interval_truth`)."""
+        from airflow_provider_human.reconciliation.report import interval_truth
+
+        return interval_truth(self.interval_breakdown(interval), self.interval_rejects(interval))
+
     def interval_rejects(self, interval: tuple[str, str]) -> Counter[str]:
         """Rejected rows recorded for the interval, by reason (each broken row once, whichever run saw it)."""
         r = self.rejects

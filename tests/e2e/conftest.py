@@ -22,6 +22,7 @@ from tests.support.local_airflow import AirflowStack, stop_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "human_case_reconciliation"
+REVIEW_DAG_ID = "human_case_review"  # triggered by the reconciliation's review-requests asset
 REST_DAYS = ["2026-11-10", "2026-11-11", "2026-11-12"]  # backfilled through POST /api/v2/backfills
 UI_DAYS = ["2026-11-14", "2026-11-15"]  # backfilled from the "Run Backfill" form in the browser
 ALL_DAYS = REST_DAYS + UI_DAYS
@@ -64,12 +65,15 @@ def provisioned(airflow_stack, e2e_fake_api, case_db):
     """What a user does first, through the REST API: connections, the pool, unpause the DAG."""
     stack = airflow_stack
     created = stack.provision_demo(e2e_fake_api.url, TOKEN, case_db, requests_per_second=200)
-    stack.wait_for(
-        f"{DAG_ID} to be parsed",
-        lambda: stack.api.get(f"{stack.base_url}/api/v2/dags/{DAG_ID}", timeout=10).status_code == 200,
-        timeout=180,
-    )
-    stack.rest("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
+    for dag_id in (DAG_ID, REVIEW_DAG_ID):
+        stack.wait_for(
+            f"{dag_id} to be parsed",
+            lambda dag_id=dag_id: (
+                stack.api.get(f"{stack.base_url}/api/v2/dags/{dag_id}", timeout=10).status_code == 200
+            ),
+            timeout=180,
+        )
+        stack.rest("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
     return created
 
 

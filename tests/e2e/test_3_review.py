@@ -1,5 +1,6 @@
-"""A day that leaves something for a person opens the review task; it is answered through the REST
-API, then in the browser on the Required Actions page, and the ledger shows the answer and who gave it."""
+"""A day that leaves something for a person ends its run at once and hands the item to the review
+DAG (an asset event); the review is answered through the REST API, then in the browser on the
+Required Actions page, and the ledger shows the answer and who gave it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import DAG_ID
+from tests.e2e.conftest import DAG_ID, REVIEW_DAG_ID
 
 pytestmark = pytest.mark.e2e
 _SCHEDULER_CATCH_UP_SECONDS = 5  # see _as_a_person_would
@@ -54,19 +55,31 @@ def _run_of(stack, day: str) -> dict:
     return run
 
 
-def _review_waits(stack, day: str) -> dict | None:
-    try:
-        run = _run_of(stack, day)
-    except ValueError:
-        return None
-    path = f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review"
-    ti = stack.rest("GET", path, expect=(200, 404))
-    assert ti.get("state") not in ("failed", "upstream_failed"), f"{ti}\n{stack.tails()}"
-    return run if ti.get("state") == "awaiting_input" else None
+def _run_state(stack, day: str) -> str | None:
+    state = _run_of(stack, day)["state"]
+    return state if state in ("success", "failed") else None
 
 
-def _as_a_person_would(stack, what: str, day: str) -> dict:
-    """The run whose review waits, once it has waited a few seconds.
+def _ti(stack, dag_id: str, run_id: str, task_id: str) -> dict:
+    return stack.rest("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", expect=(200, 404))
+
+
+def review_waiting_for(stack, case_id: str) -> dict | None:
+    """The review DAG's run whose request lists ``case_id`` and waits for a person (None until there is one)."""
+    runs = stack.rest("GET", f"/dags/{REVIEW_DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
+    for run in runs:
+        ti = _ti(stack, REVIEW_DAG_ID, run["dag_run_id"], "review")
+        assert ti.get("state") not in ("failed", "upstream_failed"), f"{ti}\n{stack.tails()}"
+        if ti.get("state") == "awaiting_input":
+            detail = stack.rest("GET", f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1"
+                                       "/hitlDetails")  # fmt: skip
+            if f"| {case_id} |" in detail["body"]:
+                return run
+    return None
+
+
+def _as_a_person_would(stack, what: str, case_id: str) -> dict:
+    """The review run waiting with ``case_id``, once it has waited a few seconds.
 
     An answer in the very second the task deferred races Airflow 3.3's scheduler: when the
     resumed try is queued before the scheduler has processed the executor's "success" event
@@ -74,40 +87,57 @@ def _as_a_person_would(stack, what: str, day: str) -> dict:
     ``up_for_retry`` ("state mismatch" in the audit log), and the worker is refused ("TI was
     not in a state where it could be marked as running"). A person never answers that fast.
     """
-    run = stack.wait_for(what, lambda: _review_waits(stack, day), timeout=300)
+    run = stack.wait_for(what, lambda: review_waiting_for(stack, case_id), timeout=300)
     time.sleep(_SCHEDULER_CATCH_UP_SECONDS)
     return run
 
 
-def _run_state(stack, day: str) -> str | None:
-    state = _run_of(stack, day)["state"]
+def _review_state(stack, run: dict) -> str | None:
+    state = stack.rest("GET", f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}")["state"]
     return state if state in ("success", "failed") else None
 
 
-def test_a_reversal_opens_the_review_and_a_rest_answer_is_written_to_the_ledger(
+def clear_day_done(stack, day: str) -> None:
+    run = _run_of(stack, day)
+    stack.rest("POST", f"/dags/{DAG_ID}/clearTaskInstances", json={
+        "dag_run_id": run["dag_run_id"], "task_ids": ["day_done"], "dry_run": False, "only_failed": True,
+        "reset_dag_runs": True})  # fmt: skip
+
+
+def test_a_reversal_ends_its_day_at_once_and_a_rest_answer_in_the_review_dag_is_written_to_the_ledger(
     provisioned, airflow_stack, e2e_fake_api, case_db
 ):
     stack = airflow_stack
     _add_cases(case_db, e2e_fake_api)
     _backfill(stack, "2026-11-17", "2026-11-18")
     assert stack.wait_for("day 1 to succeed", lambda: _run_state(stack, "2026-11-17"), timeout=300) == "success"
-    run = _as_a_person_would(stack, "the review of day 2 to wait for a person", "2026-11-18")
-    path = f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1/hitlDetails"
+    # Day 2 is not held by its reversal: the run fails at once, naming the item and the review DAG.
+    assert stack.wait_for("day 2 to end", lambda: _run_state(stack, "2026-11-18"), timeout=300) == "failed"
+    day2 = _run_of(stack, "2026-11-18")
+    assert _ti(stack, DAG_ID, day2["dag_run_id"], "day_done")["state"] == "failed"
+    assert _ti(stack, DAG_ID, day2["dag_run_id"], "request_review")["state"] == "success"
+
+    run = _as_a_person_would(stack, "the review DAG to wait for a person with rev-1b", "rev-1b")
+    path = f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1/hitlDetails"
     detail = stack.rest("GET", path)
     assert detail["options"] == ["Resend", "Mark as applied", "Leave for later"] and detail["defaults"] == [
         "Leave for later"
     ]
     assert "| rev-1b | acct-rev-1 | ato |" in detail["body"] and "reversal" in detail["body"]
+    assert "day 2026-11-18" in detail["subject"]
     assert _row(case_db, "rev-1b")["state"] == "needs_review"
 
     answered = stack.rest("PATCH", path, json={"chosen_options": ["Mark as applied"], "params_input": {}})
     assert answered["chosen_options"] == ["Mark as applied"]
-    assert stack.wait_for("day 2 to succeed", lambda: _run_state(stack, "2026-11-18"), timeout=300) == "success"
+    assert stack.wait_for("the review to succeed", lambda: _review_state(stack, run), timeout=300) == "success"
     row = _row(case_db, "rev-1b")
     assert (row["state"], row["answer"]) == ("noop", "mark_applied")
     assert row["answered_by"] and "response timeout" not in row["answered_by"]
     sent = [e for e in e2e_fake_api.effects() if e["account_id"] == "acct-rev-1"]
     assert [(e["status"], e["result"]) for e in sent] == [("resolved", "manually_identified_and_resolved")]
+
+    clear_day_done(stack, "2026-11-18")  # what the docs say to do after the answer
+    assert stack.wait_for("day 2 to turn green", lambda: _run_state(stack, "2026-11-18"), timeout=300) == "success"
 
 
 def test_the_required_actions_page_answers_resend_in_the_browser(
@@ -115,17 +145,20 @@ def test_the_required_actions_page_answers_resend_in_the_browser(
 ):
     stack = airflow_stack
     _backfill(stack, "2026-11-19", "2026-11-19")
-    run = _as_a_person_would(stack, "the review of day 3 to wait for a person", "2026-11-19")
-    page.goto(f"{stack.base_url}/dags/{DAG_ID}/runs/{run['dag_run_id']}/tasks/review/required_actions")
+    run = _as_a_person_would(stack, "the review DAG to wait for a person with rev-2b", "rev-2b")
+    page.goto(f"{stack.base_url}/dags/{REVIEW_DAG_ID}/runs/{run['dag_run_id']}/tasks/review/required_actions")
     page.get_by_text("for a person to review").first.wait_for()
     page.get_by_text("rev-2b").first.wait_for()
     page.wait_for_timeout(500)  # only for the picture
     page.screenshot(path=shots / "review-required-actions.png", full_page=True)
     page.get_by_role("button", name="Resend").click()
-    assert stack.wait_for("day 3 to succeed", lambda: _run_state(stack, "2026-11-19"), timeout=300) == "success"
+    assert stack.wait_for("the review to succeed", lambda: _review_state(stack, run), timeout=300) == "success"
     row = _row(case_db, "rev-2b")
     assert (row["answer"], row["state"], row["decision"]) == ("resend", "sent", "false_negative")
     assert row["answered_by"] and "response timeout" not in row["answered_by"]
     sent = [(e["status"], e["result"]) for e in e2e_fake_api.effects() if e["account_id"] == "acct-rev-2"]
     # the false positive of day 2, then what the person asked for: fraud, on an account no longer pending
     assert sent == [("resolved", "no_attack"), ("resolved", "manually_identified_and_resolved")]
+    assert _run_state(stack, "2026-11-19") == "failed"  # until its day_done is cleared, as docs say
+    clear_day_done(stack, "2026-11-19")
+    assert stack.wait_for("day 3 to turn green", lambda: _run_state(stack, "2026-11-19"), timeout=300) == "success"

@@ -1,0 +1,51 @@
+"""
+### Review: what the daily reconciliation may not decide alone, every day in one request
+
+Triggered whenever a reconciliation day hands items over (the asset its `request_review`
+task updates), and every morning at 06:00 UTC for anything still waiting. One request on
+the *Required Actions* page lists every item waiting for a person, whatever its day —
+reversals, edited outcomes, ambiguous AD states, uploads in doubt or rejected — with
+Resend / Mark as applied / Leave for later. No reconciliation run waits for it, so a
+backfill never stalls behind a person.
+
+An answer applies only to items unchanged since they were listed. Who may answer: the
+users named in the Airflow option `[human] review_assignees`
+(`AIRFLOW__HUMAN__REVIEW_ASSIGNEES`, e.g. `fraud-lead:Fraud Lead`); left unset, any user
+who may edit this DAG. After the answer, clear the days' `day_done` tasks in
+`human_case_reconciliation` and they turn green.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
+
+from airflow_provider_human.operators.review import HumanReconciliationReviewOperator, review_requests_asset
+from airflow_provider_human.review_assignees import configured_assignees
+
+with DAG(
+    dag_id="human_case_review",
+    description="Every item the reconciliation may not decide alone, all days in one request for a person.",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=[review_requests_asset("human_case_db")]
+    ),
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # one open request at a time; events meanwhile start one more run after it
+    tags=["human", "account-defender", "reconciliation"],
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    default_args={"owner": "fraud-data", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    params={"dry_run": Param(False, type="boolean", description="Open no request.")},
+) as dag:
+    HumanReconciliationReviewOperator(
+        task_id="review",
+        ledger_conn_id="human_case_db",
+        every_day=True,
+        dry_run="{{ params.dry_run }}",
+        response_timeout=timedelta(hours=12),
+        # Only these people may answer ([human] review_assignees); unset: anyone who may edit this DAG.
+        assigned_users=configured_assignees(),
+    )
