@@ -109,6 +109,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "HUMAN Security Account Defender",
                 "python-modules": [
                     "airflow_provider_human.operators.account",
+                    "airflow_provider_human.operators.day_check",
                     "airflow_provider_human.operators.feedback",
                     "airflow_provider_human.operators.identity",
                     "airflow_provider_human.operators.reconciliation",
