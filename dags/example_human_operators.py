@@ -2,7 +2,9 @@
 
 Runs against the ``human_default`` connection: ``make ui`` points it at the local fake HUMAN
 API (so does docs/getting-started.md, "Your own DAG against the fake API"); in production the
-same DAG talks to https://console.humansecurity.com.
+same DAG talks to https://console.humansecurity.com. The feedback upload is written to the
+reconciliation's ledger (``ledger_conn_id="human_case_db"``), so the daily reconciliation
+knows what this DAG told Account Defender and does not tell it again, or the opposite.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def example_human_operators():
         outcomes=OUTCOMES,
         dry_run="{{ params.dry_run }}",
         pool="human_api",
+        ledger_conn_id="human_case_db",  # the reconciliation's ledger: it then knows what was sent here
     )
     identity = HumanUpdateIdentityOperator(
         task_id="update_identity",

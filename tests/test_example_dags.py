@@ -25,11 +25,13 @@ def test_dags_folder_imports_without_errors(airflow_db):
         assert {t.owner for t in dag.tasks} == {"fraud-data"}, dag.dag_id  # not Airflow's default "airflow"
 
 
-def test_example_operators_dag_renders_templates_maps_and_runs(airflow_db, fake_api):
+def test_example_operators_dag_renders_templates_maps_and_runs(airflow_db, fake_api, tmp_path):
     fake_api.seed_accounts([{"account_id": "acct-1001", "incidents": [{"attack_type": "ato"}]}])
     fake_api.seed_identities([{"id": "013xrzp12g3nqk8nfsf13ajhjnj5hjp5"}])
     env = os.environ.copy()
     env["AIRFLOW_CONN_HUMAN_DEFAULT"] = json.dumps({"conn_type": "human", "host": fake_api.url, "password": TOKEN})
+    ledger_db = tmp_path / "ledger.sqlite"
+    env["AIRFLOW_CONN_HUMAN_CASE_DB"] = json.dumps({"conn_type": "sqlite", "host": str(ledger_db)})
     subprocess.run([sys.executable, "-m", "airflow", "pools", "set", "human_api", "4", "HUMAN"], env=env,
                    check=True, capture_output=True)  # fmt: skip
     run = subprocess.run(
@@ -43,5 +45,11 @@ def test_example_operators_dag_renders_templates_maps_and_runs(airflow_db, fake_
     assert lookups == sorted(["acct-1001", "acct-1002", "acct-1003"] * 2)
     bodies = sorted((p["body"]["attackType"], p["body"]["result"]) for p in fake_api.requests("feedback"))
     assert bodies == [("ato", "no_attack"), ("ato", "resolved"), ("fa", "manually_identified_and_resolved")]
+    import sqlalchemy as sa  # the feedback went through the reconciliation's ledger
+
+    with sa.create_engine(f"sqlite:///{ledger_db}").connect() as conn:
+        told = conn.exec_driver_sql("SELECT account_id, state, feedback_result FROM human_feedback_ledger").all()
+    assert sorted(told) == [("acct-1001", "sent", "resolved"), ("acct-1002", "sent", "no_attack"),
+                            ("acct-1003", "sent", "manually_identified_and_resolved")]  # fmt: skip
     [put] = fake_api.requests("identity")
     assert put["body"]["metadata"]["run"].startswith("manual__")

@@ -21,7 +21,11 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
     requests as the batch size allows. Everything is validated before the first request.
 
     A task retry resends every batch: for exactly-once delivery across retries, re-runs
-    and backfills use the reconciliation engine (docs/reconciliation.md).
+    and backfills use the reconciliation engine (docs/reconciliation.md). With
+    ``ledger_conn_id`` the uploads are written to the reconciliation's ledger as they are
+    sent (fenced, one row per account), so a reconciliation of the same accounts knows what
+    was told; an upload whose answer was lost then fails the task without retry and is
+    verified by the day's reconciliation instead of being sent again.
 
     :param account_ids: ids sharing one feedback (templated).
     :param attack_type: ``ato`` or ``fa`` (``fake_account`` accepted) (templated).
@@ -32,6 +36,8 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
     :param outcomes: per-account feedback, instead of the five arguments above (templated).
     :param batch_size: ids per request; default from the connection.
     :param dry_run: validate and plan, log the plan, send nothing.
+    :param ledger_conn_id: SQL connection of the reconciliation's ledger (off when ``None``).
+    :param ledger_table: its ledger table.
 
     Like every HUMAN operator it also takes ``human_conn_id`` (see :class:`HumanBaseOperator`).
     """
@@ -59,9 +65,15 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
         outcomes: Any = None,
         batch_size: int | str | None = None,
         dry_run: bool | str = False,
+        ledger_conn_id: str | None = None,
+        ledger_table: str = "human_feedback_ledger",
+        rejects_table: str = "human_feedback_rejects",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.ledger_conn_id = ledger_conn_id
+        self.ledger_table = ledger_table
+        self.rejects_table = rejects_table
         if (account_ids is None) == (outcomes is None):
             raise HumanInputError("account_ids/outcomes", None, "give exactly one of account_ids or outcomes")
         if outcomes is not None and any(v is not None for v in (attack_type, status, result, comment)):
@@ -103,6 +115,8 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
                 summary["by_result"],
             )
             return summary
+        if self.ledger_conn_id:
+            return self._through_ledger(groups, batch_size, summary, context)
         for key, ids in groups.items():
             outcome = self.hook.client.upload_group(key, ids, batch_size=batch_size)  # built and checked once
             summary["requests"] += outcome.requests
@@ -113,6 +127,41 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
             summary["groups"],
             summary["by_result"],
         )
+        return summary
+
+    def _through_ledger(
+        self, groups: dict[FeedbackGroupKey, list[str]], batch_size: int | None, summary: dict[str, Any], context: Any
+    ) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+        from airflow_provider_human.reconciliation.ledger import Ledger
+        from airflow_provider_human.reconciliation.sources import sql_engine
+        from airflow_provider_human.reconciliation.told_outside import send_through_ledger
+
+        ledger = Ledger(
+            sql_engine(self.ledger_conn_id or ""), table=self.ledger_table, rejects_table=self.rejects_table
+        )
+        ti = context.get("ti") if context else None
+        owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}" if ti is not None else f"adhoc/{self.task_id}"
+        told = send_through_ledger(self.hook.client, ledger, groups, owner=owner,
+                                   batch_size=batch_size or self.hook.settings.feedback_batch_size)  # fmt: skip
+        summary.update(requests=told.requests, ledger=dict(told.states))
+        self.log.info("HUMAN feedback through the ledger %s: %d requests; accounts by ledger state %s. %s",
+                      self.ledger_table, told.requests, dict(told.states), summary["by_result"])  # fmt: skip
+        if told.error is not None:
+            raise told.error
+        doubt, refused, unsent = told.states["in_doubt"], told.states["failed"], told.not_sent
+        if doubt or refused:
+            raise AirflowFailException(
+                f"{doubt} uploads in doubt and {refused} rejected by HUMAN (400), recorded in {self.ledger_table}: "
+                "not retried (a resend could open a second incident); the day's reconciliation verifies those in "
+                "doubt by lookup and its review lists the rejected"
+            )
+        if unsent:
+            raise AirflowException(
+                f"{unsent} uploads were not applied (HUMAN refused before acting; their ledger rows removed): a "
+                "retry sends them again"
+            )
         return summary
 
     def _plan(self) -> tuple[dict[FeedbackGroupKey, list[str]], int]:

@@ -741,6 +741,25 @@ class Ledger:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
 
+    def forget_planned(self, row_ids: Sequence[int]) -> int:
+        """Delete this holder's rows still ``planned``: uploads no request carried, that no verdict stands behind.
+
+        Only for the feedback operator's rows (:mod:`.told_outside`): a case outcome's row is never deleted."""
+        t = self.table
+        removed = 0
+        with self.engine.begin() as conn:
+            for part in _parts(row_ids):
+                stmt = sa.delete(t).where(t.c.id.in_(part), self._still_mine([LedgerState.PLANNED]))
+                removed += conn.execute(stmt).rowcount
+        return removed
+
+    def states_of_cases(self, prefix: str) -> Counter[str]:
+        """Rows per state among case ids starting with ``prefix`` (one operator try's uploads)."""
+        t = self.table
+        query = sa.select(t.c.state, sa.func.count()).where(t.c.case_id.startswith(prefix, autoescape=True))
+        with self.engine.connect() as conn:
+            return Counter({state: n for state, n in conn.execute(query.group_by(t.c.state))})
+
     def interval_truth(self, interval: tuple[str, str]) -> dict[str, Any]:
         """The interval's state whichever runs did the work (see :func:`report.interval_truth`)."""
         from airflow_provider_human.reconciliation.report import interval_truth

@@ -68,8 +68,7 @@ def review_waiting_for(stack, case_id: str) -> dict | None:
     """The review DAG's run whose request lists ``case_id`` and waits for a person (None until there is one)."""
     runs = stack.rest("GET", f"/dags/{REVIEW_DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
     for run in runs:
-        ti = _ti(stack, REVIEW_DAG_ID, run["dag_run_id"], "review")
-        assert ti.get("state") not in ("failed", "upstream_failed"), f"{ti}\n{stack.tails()}"
+        ti = _ti(stack, REVIEW_DAG_ID, run["dag_run_id"], "review")  # (a failed one: a Leave for later)
         if ti.get("state") == "awaiting_input":
             detail = stack.rest("GET", f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1"
                                        "/hitlDetails")  # fmt: skip
