@@ -84,9 +84,17 @@ def _as_a_person_would(stack, what: str, case_id: str) -> dict:
     resumed try is queued before the scheduler has processed the executor's "success" event
     of the deferring process, the scheduler takes that event for the new try, sets it
     ``up_for_retry`` ("state mismatch" in the audit log), and the worker is refused ("TI was
-    not in a state where it could be marked as running"). A person never answers that fast.
+    not in a state where it could be marked as running"). A person never answers that fast;
+    the test waits until the scheduler log shows it read that event (seconds on a busy
+    scheduler: a fixed sleep of 5 s was not enough with ten runs in flight).
     """
     run = stack.wait_for(what, lambda: review_waiting_for(stack, case_id), timeout=300)
+    try_number = _ti(stack, REVIEW_DAG_ID, run["dag_run_id"], "review")["try_number"]
+    seen = (f"Received executor event with state success for task instance TaskInstanceKey(dag_id='{REVIEW_DAG_ID}', "
+            f"task_id='review', run_id='{run['dag_run_id']}', try_number={try_number}")  # fmt: skip
+    # A busy scheduler takes seconds to read the executor's event: answer only after it did.
+    stack.wait_for("the scheduler to see the review pause", lambda: seen in stack.log_path("scheduler").read_text(),
+                   timeout=120)  # fmt: skip
     time.sleep(_SCHEDULER_CATCH_UP_SECONDS)
     return run
 
