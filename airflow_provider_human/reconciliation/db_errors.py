@@ -7,6 +7,8 @@ which role needs which grant: both become a ``HumanConfigError`` that does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
 from airflow_provider_human.docs_links import docs_link
@@ -38,26 +40,42 @@ def missing_provider(conn_id: str, conn_type: str | None) -> HumanConfigError:
 
 
 def is_insufficient_privilege(exc: BaseException) -> bool:
-    return isinstance(exc, sa.exc.DBAPIError) and getattr(exc.orig, "pgcode", None) == INSUFFICIENT_PRIVILEGE
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)  # psycopg 3, psycopg2
+    return code == INSUFFICIENT_PRIVILEGE
 
 
-def grants_error(engine: sa.Engine, exc: sa.exc.DBAPIError, table: str, action: str) -> HumanConfigError:
+def grants_error(
+    engine: sa.Engine, exc: sa.exc.DBAPIError, table: str, action: str, ledger: LedgerNames
+) -> HumanConfigError:
     """``exc`` (permission denied) while ``action`` on ``table``: name the role, the schema and the grants."""
     schema, _, name = table.rpartition(".")
     role, schema = _role_and_schema(engine, schema or None)
     denied = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    write = (
+        f"GRANT SELECT, INSERT, UPDATE ON {', '.join(ledger.tables)} TO {role}; "
+        f"GRANT USAGE ON SEQUENCE {', '.join(ledger.sequences)} TO {role};"
+    )
     if action == "create":
         grants = (
-            f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}; (or let an administrator run the "
-            f"reconciliation once so that it creates the ledger, then grant {role} SELECT, INSERT, "
-            f"UPDATE on its tables and USAGE on their sequences)"
+            f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}; or let an administrator run the "
+            f"reconciliation once so that it creates the ledger, then: {write}"
         )
     else:
-        grants = f"GRANT USAGE ON SCHEMA {schema} TO {role}; GRANT SELECT, INSERT, UPDATE ON {schema}.{name} TO {role};"
+        grants = f"GRANT USAGE ON SCHEMA {schema} TO {role}; {write}"
     return HumanConfigError(
         f"The database role {role} may not {action} table {name} in schema {schema} "
-        f"(PostgreSQL: {denied}). Grant it: {grants}. See {docs_link('postgres', 'required-grants')}"
+        f"(PostgreSQL: {denied}). Grant it: {grants} See {docs_link('postgres', 'required-grants')}"
     )
+
+
+@dataclass(frozen=True)
+class LedgerNames:
+    """The ledger's tables and the sequences of their ids, as a grant names them."""
+
+    tables: tuple[str, ...]
+    sequences: tuple[str, ...]
 
 
 def _role_and_schema(engine: sa.Engine, schema: str | None) -> tuple[str, str]:
