@@ -20,6 +20,7 @@ from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.client import HumanClient
 from airflow_provider_human.client.feedback import requests_needed
 from airflow_provider_human.client.responses import AccountInfoV2
+from airflow_provider_human.docs_links import docs_link
 from airflow_provider_human.exceptions import (
     HumanBadRequestError,
     HumanError,
@@ -684,7 +685,8 @@ class Reconciler:
             log.warning("%s. Handed to the review step (fail_on_review=False).", message)
             return None
         return ReconciliationNeedsAttentionError(
-            message + ". See 'What needs a person' in docs/reconciliation.md; other days are not affected."
+            f"{message}. See {docs_link('reconciliation', 'what-needs-a-person-and-how-to-answer')};"
+            " other days are not affected."
         )
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from airflow_provider_human.docs_links import DOCS_URL
 from airflow_provider_human.exceptions import (
     ReconciliationAbortedError,
     ReconciliationIncompleteError,
@@ -112,6 +113,7 @@ def test_4b_an_unapplied_one_is_never_marked_sent_because_of_an_older_manual_inc
     _, result = reconcile(check=False)
     assert fake_api.effects() == [] and case_db.ledger_rows()[0]["state"] == "needs_review"
     assert isinstance(result.error, ReconciliationNeedsAttentionError)
+    assert f"{DOCS_URL}/reconciliation/#what-needs-a-person-and-how-to-answer" in str(result.error)
     assert all("exists" not in e["path"] for e in fake_api.requests())  # and v1 was never asked
     assert fake_api.requests("v1") == []
 
