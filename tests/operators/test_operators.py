@@ -103,6 +103,22 @@ def test_feedback_single_group(human_conn, fake_api, capfd):
     assert "HUMAN feedback: 2 accounts sent in 2 requests" in capfd.readouterr().out
 
 
+def test_feedback_of_one_account_says_one_account_one_request(human_conn, fake_api, capfd, caplog):
+    with caplog.at_level("INFO", logger="airflow_provider_human.client"):
+        out = HumanUploadFeedbackOperator(
+            task_id="t", account_ids=["a"], attack_type="ato", status="resolved", result="no_attack"
+        ).execute({})
+    assert out["requests"] == 1 and len(fake_api.requests("feedback")) == 1
+    said = capfd.readouterr().out
+    assert "HUMAN feedback: 1 account sent in 1 request (1 group)" in said
+    assert "HUMAN feedback batch 1: 1 account, ato/resolved/no_attack" in caplog.text  # the client's own line
+    HumanUploadFeedbackOperator(
+        task_id="t", account_ids=["a"], attack_type="ato", status="resolved", result="no_attack", dry_run=True
+    ).execute({})
+    assert "HUMAN feedback DRY RUN: 1 account in 1 group would take 1 request; nothing sent." in capfd.readouterr().out
+    assert len(fake_api.requests("feedback")) == 1  # the dry run sent nothing
+
+
 def test_feedback_outcomes_are_grouped(human_conn, fake_api):
     outcomes = [
         {"account_id": f"tp-{i}", "attack_type": "ato", "status": "resolved", "result": "resolved"} for i in range(3)
