@@ -48,6 +48,7 @@ from airflow_provider_human.exceptions import (
     HumanResponseError,
     error_for_identity_code,
 )
+from airflow_provider_human.words import counted
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ class HumanClient:
                 FeedbackBatchResult(number, key.attack_type, key.status, key.result, len(batch.account_ids), code)
             )
             shown = f"{key.attack_type.feedback_code}/{key.status.value}/{key.result.value if key.result else '-'}"
-            log.info("HUMAN feedback batch %d: %d accounts, %s", number, len(batch.account_ids), shown)
+            log.info("HUMAN feedback batch %d: %s, %s", number, counted(len(batch.account_ids), "account"), shown)
         return outcome
 
     # ------------------------------------------------------------ identities

@@ -17,6 +17,7 @@ from airflow_provider_human.client.coerce import to_bool, to_int, to_list, to_op
 from airflow_provider_human.exceptions import HumanAPIError, HumanInputError, HumanLookupFailedError
 from airflow_provider_human.operators.base import HumanBaseOperator
 from airflow_provider_human.pii import drop_pii
+from airflow_provider_human.words import counted
 
 
 class HumanAccountInfoOperator(HumanBaseOperator):
@@ -118,9 +119,9 @@ class HumanAccountInfoOperator(HumanBaseOperator):
 
         where = f" -> {output}" if output is not None else " -> XCom"
         self.log.info(
-            "HUMAN lookup (v%d): %d accounts, %d found, %d unknown, %d under attack, %d failed%s",
+            "HUMAN lookup (v%d): %s, %d found, %d unknown, %d under attack, %d failed%s",
             api_version,
-            counts["total"],
+            counted(counts["total"], "account"),
             counts["found"],
             counts["unknown"],
             counts["under_attack"],

@@ -10,6 +10,7 @@ from airflow_provider_human.client.builders import FeedbackGroupKey
 from airflow_provider_human.client.coerce import to_bool, to_list, to_optional_int
 from airflow_provider_human.client.feedback import group_outcomes, requests_needed
 from airflow_provider_human.operators.base import HumanBaseOperator
+from airflow_provider_human.words import counted
 
 
 class HumanUploadFeedbackOperator(HumanBaseOperator):
@@ -108,10 +109,10 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
             size = batch_size or self.hook.settings.feedback_batch_size
             summary["requests_planned"] = requests_needed((len(ids) for ids in groups.values()), size)
             self.log.info(
-                "HUMAN feedback DRY RUN: %d accounts in %d groups would take %d requests; nothing sent. %s",
-                summary["accounts"],
-                summary["groups"],
-                summary["requests_planned"],
+                "HUMAN feedback DRY RUN: %s in %s would take %s; nothing sent. %s",
+                counted(summary["accounts"], "account"),
+                counted(summary["groups"], "group"),
+                counted(summary["requests_planned"], "request"),
                 summary["by_result"],
             )
             return summary
@@ -121,10 +122,10 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
             outcome = self.hook.client.upload_group(key, ids, batch_size=batch_size)  # built and checked once
             summary["requests"] += outcome.requests
         self.log.info(
-            "HUMAN feedback: %d accounts sent in %d requests (%d groups). %s",
-            summary["accounts"],
-            summary["requests"],
-            summary["groups"],
+            "HUMAN feedback: %s sent in %s (%s). %s",
+            counted(summary["accounts"], "account"),
+            counted(summary["requests"], "request"),
+            counted(summary["groups"], "group"),
             summary["by_result"],
         )
         return summary

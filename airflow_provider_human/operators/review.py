@@ -27,6 +27,7 @@ from airflow_provider_human.reconciliation.report import safe_name
 from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.sources import sql_engine
 from airflow_provider_human.reports_location import reports_base, write_text
+from airflow_provider_human.words import counted
 
 RESEND = "Resend"
 MARK_APPLIED = "Mark as applied"
@@ -166,7 +167,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         listing = self._write_listing(items, context, reports)
         self.subject = f"HUMAN reconciliation: {_items(len(items))} for a person to review ({days_of(items)})"
         self.body = review_body(items, self.max_listed, listing)
-        self.log.info("%d items wait for a person (%s); full list: %s", len(items),
+        self.log.info("%s for a person (%s); full list: %s", counted(len(items), "item waits", "items wait"),
                       dict(Counter(i.kind for i in items)), listing)  # fmt: skip
         context["ti"].xcom_push(key=LISTED_KEY, value={str(i.id): i.version for i in items})
         return super().execute(context)
@@ -312,7 +313,7 @@ def review_body(items: list[ReviewItem], max_listed: int, listing: str) -> str:
         detail = (i.detail or i.error or "").replace("|", "/")[:300]
         last = f"{i.answer} by {i.answered_by}".replace("|", "/") if i.answer else "-"
         lines.append(f"| {i.case_id} | {i.account_id} | {i.attack_type} | {i.closed_at[:19]} | {i.verdict} | "
-                     f"{i.kind} | {i.upload} | {i.batch_id or '-'} | {last} | {detail} |")  # fmt: skip
+                     f"{i.kind} | {i.upload} | {i.batch_id or 'no batch'} | {last} | {detail} |")  # fmt: skip
     if len(items) > max_listed:
         lines.append(f"\n… and {len(items) - max_listed} more.")
     lines.append(
@@ -322,4 +323,4 @@ def review_body(items: list[ReviewItem], max_listed: int, listing: str) -> str:
 
 
 def _items(n: int) -> str:
-    return f"{n} item" if n == 1 else f"{n} items"
+    return counted(n, "item")

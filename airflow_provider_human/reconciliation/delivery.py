@@ -29,6 +29,7 @@ from airflow_provider_human.reconciliation.policy import ReviewKind
 from airflow_provider_human.reconciliation.report import ReconciliationReport
 from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.verify import Applied, was_applied
+from airflow_provider_human.words import counted
 
 log = logging.getLogger("airflow_provider_human.reconciliation.engine")  # one logger name for the run's story
 
@@ -139,7 +140,8 @@ class Delivery:
         """Every upload group this try holds planned, in batches; each batch marked before it is sent."""
         groups = self.ledger.planned_groups()
         if groups:
-            log.info("Uploading feedback in %d groups, up to %d accounts per request", len(groups), self.batch_size)
+            log.info("Uploading feedback in %s, up to %s per request", counted(len(groups), "group"),
+                     counted(self.batch_size, "account"))  # fmt: skip
         for group in groups:
             key = FeedbackGroupKey.build(attack_type=group[0], status=group[1], result=group[2], comment=group[3])
             after_id = 0
@@ -156,21 +158,22 @@ class Delivery:
         """One request for rows this try really moved to ``sending``; False when HUMAN refused it unapplied."""
         accounts = list(dict.fromkeys(account for _, account in rows))
         label = f"{key.attack_type.feedback_code}/{key.status.value}/{key.result.value if key.result else '-'}"
+        size = counted(len(accounts), "account")
         try:
             status_code = self.client.send_feedback(key.request(accounts))
         except HumanFeedbackInDoubtError as exc:
             moved = self.ledger.finish_batch(batch_id, LedgerState.IN_DOUBT, http_status=exc.http_status,
                                              error=str(exc)[:1000])  # fmt: skip
             report.counts["in_doubt"] += moved
-            log.error("Batch %s (%s, %d accounts) is IN DOUBT: verified by lookup before anything is resent: %s",
-                      batch_id, label, len(accounts), exc)  # fmt: skip
+            log.error("Batch %s (%s, %s) is IN DOUBT: verified by lookup before anything is resent: %s",
+                      batch_id, label, size, exc)  # fmt: skip
             return True
         except HumanBadRequestError as exc:
             moved = self.ledger.finish_batch(batch_id, LedgerState.FAILED, http_status=exc.http_status,
                                              review=ReviewKind.REJECTED.value,
                                              error=str(exc)[:1000])  # fmt: skip
             report.counts["failed"] += moved
-            log.error("Batch %s (%s, %d accounts) was rejected by HUMAN: %s", batch_id, label, len(accounts), exc)
+            log.error("Batch %s (%s, %s) was rejected by HUMAN: %s", batch_id, label, size, exc)
             return True
         except HumanError as exc:  # answered before HUMAN acted (401/403, 429 after retries, never sent)
             moved = self.ledger.finish_batch(batch_id, LedgerState.PLANNED, clear_batch=True,
@@ -178,8 +181,8 @@ class Delivery:
             if isinstance(exc, HumanAuthError | HumanConfigError):  # every batch would meet it: the run stops
                 raise
             report.counts["not_applied"] += moved
-            log.error("Batch %s (%s, %d accounts) was not applied; left planned for a later try: %s",
-                      batch_id, label, len(accounts), exc)  # fmt: skip
+            log.error("Batch %s (%s, %s) was not applied; left planned for a later try: %s",
+                      batch_id, label, size, exc)  # fmt: skip
             return False
         marked = self.ledger.finish_batch(batch_id, LedgerState.SENT, http_status=status_code)
         if marked < len(rows):
@@ -188,5 +191,5 @@ class Delivery:
         report.counts["requests_sent"] += 1
         report.counts["accounts_sent"] += len(accounts)
         report.uploads_by_result[key.result.value if key.result else key.status.value] += len(accounts)
-        log.info("Sent batch %s: %d accounts, %s", batch_id, len(accounts), label)
+        log.info("Sent batch %s: %s, %s", batch_id, size, label)
         return True

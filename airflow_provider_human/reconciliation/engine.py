@@ -20,6 +20,7 @@ from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.client import HumanClient
 from airflow_provider_human.client.feedback import requests_needed
 from airflow_provider_human.client.responses import AccountInfoV2
+from airflow_provider_human.docs_links import docs_link
 from airflow_provider_human.exceptions import (
     HumanBadRequestError,
     HumanError,
@@ -67,6 +68,7 @@ from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.sharding import in_shard
 from airflow_provider_human.reconciliation.sources import OutcomeSource
 from airflow_provider_human.reconciliation.staging import OutcomeStaging
+from airflow_provider_human.words import counted
 
 log = logging.getLogger(__name__)
 
@@ -249,12 +251,14 @@ class Reconciler:
             counts["outcomes_valid"] += valid
         self._flush_rejects(rejects, run)
         self._flush_rejects(undated, run)
-        log.info("Read %d rows: %d valid outcomes%s, %d rejected %s", counts["rows_read"], counts["outcomes_valid"],
+        log.info("Read %s: %s%s, %d rejected %s", counted(counts["rows_read"], "row"),
+                 counted(counts["outcomes_valid"], "valid outcome"),
                  f" in shard {run.report.shard}" if run.report.shard else "", run.report.rejected_total,
                  dict(run.report.rejected) or "")  # fmt: skip
         if counts["undated"]:
-            log.warning("%d rows have no usable closed_at: they belong to no interval and are listed once in "
-                        "%s; fix them in the export", counts["undated"], self.ledger.rejects.name)  # fmt: skip
+            log.warning("%s no usable closed_at: they belong to no interval and are listed once in "
+                        "%s; fix them in the export", counted(counts["undated"], "row has", "rows have"),
+                        self.ledger.rejects.name)  # fmt: skip
         self._check_dated(run)
         self._check_reject_ratio(run)
 
@@ -580,8 +584,8 @@ class Reconciler:
         run.counts["requests_planned"] = requests_needed(groups.values(), self.batch_size)
         for (_, status, result, _), n in groups.items():
             run.report.uploads_by_result[result.value if result else status.value] += n
-        log.info("DRY RUN: would send %d requests for %d accounts", run.counts["requests_planned"],
-                 sum(groups.values()))  # fmt: skip
+        log.info("DRY RUN: would send %s for %s", counted(run.counts["requests_planned"], "request"),
+                 counted(sum(groups.values()), "account"))  # fmt: skip
 
     # ------------------------------------------------------------------ the work this try holds
 
@@ -608,8 +612,8 @@ class Reconciler:
             left = deadline - time.monotonic()
             if not waiting or left <= 0:
                 return
-            log.info("Waiting for %d outcomes of this interval (held by another live run, or in doubt and "
-                     "verified %s s after sending); up to %.0f s more", len(waiting),
+            log.info("Waiting for %s of this interval (held by another live run, or in doubt and "
+                     "verified %s s after sending); up to %.0f s more", counted(len(waiting), "outcome"),
                      self.settings.verify_after_seconds, left)  # fmt: skip
             time.sleep(min(self.settings.poll_seconds, left))
             self._drive(run)
@@ -649,29 +653,31 @@ class Reconciler:
                 by_holder.setdefault(row.owner, []).append(row)
         for owner, held in by_holder.items():
             until = datetime.fromtimestamp(max(r.lease_until for r in held), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            left.append(f"{len(held)} outcomes held by {owner} until {until}")
+            left.append(f"{counted(len(held), 'outcome')} held by {owner} until {until}")
         free = [r for r in unfinished if r.lease_until <= now or r.holder == self.ledger.holder]
         states = Counter(r.state for r in free)
         waits = [r for r in free if r.state is LedgerState.CLAIMED and r.reason == WAITS_FOR_EARLIER]
         if waits:
-            what = "1 outcome waits" if len(waits) == 1 else f"{len(waits)} outcomes wait"
+            what = counted(len(waits), "outcome waits", "outcomes wait")
             left.append(f"{what} for an earlier upload of the same account and attack type to land (decided on the "
                         "next try, once it has; if that day's run has stopped, clear it): "
                         + "; ".join(f"account {r.account_id} {r.attack_type}: {r.detail}" for r in waits[:_SHOWN])
                         + (f" and {len(waits) - _SHOWN} more" if len(waits) > _SHOWN else ""))  # fmt: skip
         undecided = states[LedgerState.CLAIMED] - len(waits)
         if undecided:
-            left.append(f"{undecided} outcomes not decided yet (their lookups failed)")
+            left.append(f"{counted(undecided, 'outcome')} not decided yet (their lookups failed)")
         if states[LedgerState.PLANNED]:
-            left.append(f"{states[LedgerState.PLANNED]} uploads not applied yet (refused before HUMAN acted)")
+            left.append(
+                f"{counted(states[LedgerState.PLANNED], 'upload')} not applied yet (refused before HUMAN acted)"
+            )
         in_doubt = [r for r in free if r.state in _IN_DOUBT]
         if in_doubt:
-            left.append(f"{len(in_doubt)} uploads in doubt, verified by lookup on the next try: "
+            left.append(f"{counted(len(in_doubt), 'upload')} in doubt, verified by lookup on the next try: "
                         + _items(in_doubt))  # fmt: skip
         stuck = [r for r in rows if r.state in NEEDS_A_PERSON]
         if stuck:
             kinds = ", ".join(f"{k}: {n}" for k, n in sorted(Counter(r.kind for r in stuck).items()))
-            what = "1 item waits" if len(stuck) == 1 else f"{len(stuck)} items wait"
+            what = counted(len(stuck), "item waits", "items wait")
             left.append(f"{what} for a person ({kinds}): {_items(stuck)}")
         report.for_review = [_review_entry(r) for r in stuck]
         report.left = left
@@ -685,7 +691,8 @@ class Reconciler:
             log.warning("%s. Handed to the review step (fail_on_review=False).", message)
             return None
         return ReconciliationNeedsAttentionError(
-            message + ". See 'What needs a person' in docs/reconciliation.md; other days are not affected."
+            f"{message}. See {docs_link('reconciliation', 'what-needs-a-person-and-how-to-answer')};"
+            " other days are not affected."
         )
 
 
@@ -717,7 +724,8 @@ def _lookup_skip() -> dict[str, Any]:
 
 def _items(rows: Sequence[OpenRow]) -> str:
     shown = ", ".join(
-        f"account {r.account_id} {r.attack_type} {r.feedback_result or '-'} batch {r.batch_id or '-'}"
+        f"account {r.account_id} {r.attack_type} {r.feedback_result or '-'} "
+        + (f"batch {r.batch_id}" if r.batch_id else "no batch")
         + (f" ({r.kind})" if r.state in NEEDS_A_PERSON else "")
         for r in rows[:_SHOWN]
     )

@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from airflow_provider_human.client.coerce import to_number
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
 from airflow_provider_human.reconciliation import decision_lock
+from airflow_provider_human.reconciliation.db_errors import LedgerNames, grants_error, is_insufficient_privilege
 from airflow_provider_human.reconciliation.history import History, PastOutcome
 from airflow_provider_human.reconciliation.outcomes import MAX_ID_LENGTH as ID_LENGTH
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Rejected, escaped
@@ -326,11 +327,23 @@ class Ledger:
             try:
                 self.metadata.create_all(self.engine, checkfirst=True)
                 return
-            except sa.exc.DatabaseError:
+            except sa.exc.DatabaseError as exc:
+                if is_insufficient_privilege(exc):  # no retry can fix it: say which grant is missing
+                    raise grants_error(self.engine, exc, self._named_in(exc), "create", self._names()) from exc
                 # Another run created a table or index between our check and our CREATE: check again.
                 if attempt == 9:
                     raise
                 time.sleep(0.05 * (attempt + 1))
+
+    def _named_in(self, exc: sa.exc.DatabaseError) -> str:
+        """The ledger table a failed statement was about (the ledger's own when none is named)."""
+        statement = str(exc.statement or "")
+        named = [t.fullname for t in (self.holders, self.rejects) if t.name in statement.replace('"', "")]
+        return named[0] if named else self.table.fullname
+
+    def _names(self) -> LedgerNames:
+        tables = (self.table, self.holders, self.rejects)
+        return LedgerNames(tuple(t.fullname for t in tables), tuple(f"{t.fullname}_id_seq" for t in tables[::2]))
 
     def exists(self) -> bool:
         """Whether the ledger table is there (a dry run must not create it)."""
@@ -395,12 +408,17 @@ class Ledger:
     def register(self, owner: str) -> None:
         """Start this try's lease (before it claims or adopts anything)."""
         now = now_iso()
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.insert(self.holders).values(
-                    holder=self.holder, owner=owner, lease_until=self._lease(), started_at=now, updated_at=now
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.insert(self.holders).values(
+                        holder=self.holder, owner=owner, lease_until=self._lease(), started_at=now, updated_at=now
+                    )
                 )
-            )
+        except sa.exc.DBAPIError as exc:  # the ledger's first write: an admin created it, nobody granted it
+            if is_insufficient_privilege(exc):
+                raise grants_error(self.engine, exc, self.holders.fullname, "write", self._names()) from exc
+            raise
 
     def renew(self) -> int:
         """Extend this try's lease (one row, however many outcomes it holds)."""

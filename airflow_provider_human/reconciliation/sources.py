@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from airflow_provider_human.exceptions import HumanInputError
+from airflow_provider_human.reconciliation.db_errors import is_unknown_hook_type, missing_provider
 from airflow_provider_human.reconciliation.outcomes import (
     FIELDS,
     SOURCE_REJECT_KEY,
@@ -61,7 +62,12 @@ def sql_engine(conn_id: str, **engine_kwargs: Any) -> sa.Engine:
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
-    hook = conn.get_hook()
+    try:
+        hook = conn.get_hook()
+    except Exception as exc:  # Airflow's AirflowException, whose text is all that tells it apart
+        if is_unknown_hook_type(exc, conn.conn_type):
+            raise missing_provider(conn_id, conn.conn_type) from exc
+        raise
     if not hasattr(hook, "get_sqlalchemy_engine"):
         raise HumanInputError("conn_id", conn_id, "is not a SQL connection (needs a common-sql DbApiHook)")
     if conn.conn_type == "sqlite":

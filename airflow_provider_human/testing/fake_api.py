@@ -42,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from airflow_provider_human.docs_links import docs_link
+
 V1_PREFIX = "/api/v1/account_defender/account/"
 V2_PREFIX = "/api/v2/account_defender/account/"
 FEEDBACK_PATH = "/api/v1/account_defender/account/update_status"
@@ -891,17 +893,49 @@ class FakeHumanAPI:
             self.state.tokens = set(tokens)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in ``--help``; an option without one (required or off) says so in its text."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1", help="loopback only by default")
-    parser.add_argument("--token", required=True, help="the server token to accept")
-    parser.add_argument("--seed-file", help="JSON file {accounts: [...], identities: [...]} to load")
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--rate-limit-rps", type=float, default=0.0)
-    parser.add_argument("--failure-rate", type=float, default=0.0)
-    parser.add_argument("--max-batch-size", type=int, default=0)
-    parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_human.testing.fake_api",
+        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
+        epilog=f"More knobs (faults after applying, held uploads, per-endpoint faults) through POST "
+        f"/_fake/config; see {docs_link('fake-api')}",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=8765, help="TCP port to listen on; 0 picks a free one")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind: loopback only by default")
+    parser.add_argument("--token", required=True, help="the server token to accept (required)")
+    parser.add_argument(
+        "--seed-file", help="JSON file {accounts: [...], identities: [...]} to load at start (default: none)"
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each API answer, in ms")
+    parser.add_argument(
+        "--rate-limit-rps",
+        type=float,
+        default=0.0,
+        help="API requests per second before answering 429 with Retry-After; 0 = no limit",
+    )
+    parser.add_argument(
+        "--failure-rate",
+        type=float,
+        default=0.0,
+        help="share (0 to 1) of API requests answered 503 before acting",
+    )
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=0,
+        help="most account ids one feedback upload may carry, else 400; 0 = no limit",
+    )
+    parser.add_argument("--port-file", help="write the bound port to this file once listening (default: not written)")
     args = parser.parse_args(argv)
 
     api = FakeHumanAPI(token=args.token, port=args.port, host=args.host)

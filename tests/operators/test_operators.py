@@ -103,6 +103,22 @@ def test_feedback_single_group(human_conn, fake_api, capfd):
     assert "HUMAN feedback: 2 accounts sent in 2 requests" in capfd.readouterr().out
 
 
+def test_feedback_of_one_account_says_one_account_one_request(human_conn, fake_api, capfd, caplog):
+    with caplog.at_level("INFO", logger="airflow_provider_human.client"):
+        out = HumanUploadFeedbackOperator(
+            task_id="t", account_ids=["a"], attack_type="ato", status="resolved", result="no_attack"
+        ).execute({})
+    assert out["requests"] == 1 and len(fake_api.requests("feedback")) == 1
+    said = capfd.readouterr().out
+    assert "HUMAN feedback: 1 account sent in 1 request (1 group)" in said
+    assert "HUMAN feedback batch 1: 1 account, ato/resolved/no_attack" in caplog.text  # the client's own line
+    HumanUploadFeedbackOperator(
+        task_id="t", account_ids=["a"], attack_type="ato", status="resolved", result="no_attack", dry_run=True
+    ).execute({})
+    assert "HUMAN feedback DRY RUN: 1 account in 1 group would take 1 request; nothing sent." in capfd.readouterr().out
+    assert len(fake_api.requests("feedback")) == 1  # the dry run sent nothing
+
+
 def test_feedback_outcomes_are_grouped(human_conn, fake_api):
     outcomes = [
         {"account_id": f"tp-{i}", "attack_type": "ato", "status": "resolved", "result": "resolved"} for i in range(3)
@@ -235,3 +251,34 @@ def test_identity_updates_from_a_file_name_the_line_and_a_missing_file_says_why(
     assert "jane.doe" not in str(err.value) and fake_api.requests() == []
     with pytest.raises(HumanInputError, match=r"updates_path=.*does not exist \(it is deleted once"):
         HumanUpdateIdentityOperator(task_id="t", updates_path=str(tmp_path / "gone.jsonl")).execute({})
+
+
+def _shape(value):
+    """Keys and value types, recursively (a list by its first element): what a reader of the docs relies on."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_the_lookup_xcom_is_shaped_as_operators_md_shows(human_conn, fake_api):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operators.md").read_text()
+    section = doc.split("### What it returns (XCom and JSON lines)", 1)[1]
+    documented = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    fake_api.seed_accounts([PII_ACCOUNT])
+    fake_api.configure(lookup_status={"a3": 400})
+    out = HumanAccountInfoOperator(task_id="t", account_ids=["a1", "a2", "a3"], fail_on_error=False).execute({})
+    assert {k: _shape(v) for k, v in out.items() if k != "results"} == {
+        k: _shape(v) for k, v in documented.items() if k != "results"
+    } and set(out) == set(documented)
+    got = {r["account_id"]: r for r in out["results"]}  # in the order the lookups finished
+    assert {a: _shape(r) for a, r in got.items()} == {r["account_id"]: _shape(r) for r in documented["results"]}
+    assert {k: out[k] for k in ("total", "found", "unknown", "under_attack", "failed")} == {
+        k: documented[k] for k in ("total", "found", "unknown", "under_attack", "failed")
+    }
+    assert got["a3"]["error"] == documented["results"][2]["error"]
+    v1 = HumanAccountInfoOperator(task_id="t", account_ids=["a1", "a2"], api_version=1).execute({})
+    assert (v1["found"], v1["unknown"]) == (2, 0)  # as the page says: v1 cannot tell an unknown account

@@ -255,7 +255,7 @@ def test_lookup_failure_leaves_the_outcome_for_the_next_try(case_db, fake_api, r
     case_db.add(outcome("c1", "a1", "confirmed_fraud"))
     seed_states(fake_api, pending=["a1"])
     fake_api.configure(failure_rate=1.0, failure_status=503)
-    with pytest.raises(ReconciliationIncompleteError, match="1 outcomes not decided yet"):
+    with pytest.raises(ReconciliationIncompleteError, match="1 outcome not decided yet"):
         reconcile(client=make_client(max_retries=0))
     assert case_db.ledger_rows()[0]["state"] == "claimed"
     fake_api.configure(failure_rate=0.0)
@@ -276,7 +276,7 @@ def test_a_live_holder_is_never_overtaken_and_the_waiting_run_says_who_holds_wha
 
     live.register("dag/other-run/reconcile/-1")
     live.claim([(held, LedgerState.CLAIMED, None)], owner="dag/other-run/reconcile/-1", interval=("a", "z"))
-    with pytest.raises(ReconciliationIncompleteError, match=r"1 outcomes held by dag/other-run/reconcile/-1 until"):
+    with pytest.raises(ReconciliationIncompleteError, match=r"1 outcome held by dag/other-run/reconcile/-1 until"):
         reconcile(owner="dag/this-run/reconcile/-1", wait_for_others_seconds=0.5)
     assert fake_api.requests("feedback") == [] and case_db.ledger_rows()[0]["holder"] == live.holder
     live.release()  # the other run ended: its rows can be taken at once

@@ -82,11 +82,16 @@ def test_nothing_to_review_opens_no_request(case_db, fake_api, reconcile, review
     assert result == {"items": 0, "answer": None}
 
 
-def test_the_request_lists_each_item_with_its_kind_and_the_full_list_in_a_file(case_db, fake_api, reconcile, review):
+def test_the_request_lists_each_item_with_its_kind_and_the_full_list_in_a_file(
+    case_db, fake_api, reconcile, review, capfd
+):
     reversal_day(case_db, fake_api, reconcile)
+    capfd.readouterr()
     op, context, body = review(datetime(2026, 11, 20, tzinfo=UTC))
+    assert "1 item waits for a person (" in capfd.readouterr().out
     assert "1 item for a person to review" in op.subject and "| reversal | 1 |" in body
     assert "| c2 | a1 | ato |" in body and "contradicts the feedback sent" in body
+    assert "| reversal | - | no batch |" in body  # a reversal has no upload and no batch
     listing = json.loads(open(body.split("Full list: `")[1].split("`")[0]).read())
     assert [(i["case_id"], i["kind"]) for i in listing] == [("c2", "reversal")]
     assert list(context["ti"].xcom["review_listed"]) == [str(listing[0]["ledger_id"])]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from airflow_provider_human.docs_links import DOCS_URL
 from airflow_provider_human.exceptions import (
     ReconciliationAbortedError,
     ReconciliationIncompleteError,
@@ -112,6 +113,7 @@ def test_4b_an_unapplied_one_is_never_marked_sent_because_of_an_older_manual_inc
     _, result = reconcile(check=False)
     assert fake_api.effects() == [] and case_db.ledger_rows()[0]["state"] == "needs_review"
     assert isinstance(result.error, ReconciliationNeedsAttentionError)
+    assert f"{DOCS_URL}/reconciliation/#what-needs-a-person-and-how-to-answer" in str(result.error)
     assert all("exists" not in e["path"] for e in fake_api.requests())  # and v1 was never asked
     assert fake_api.requests("v1") == []
 
@@ -156,7 +158,7 @@ def test_6b_a_crashed_runs_rows_make_a_new_run_fail_for_retry_not_succeed(case_d
     _crashed_run(case_db, rows, lease_seconds=60)
     _, result = reconcile(check=False, owner="dag/manual-rerun/reconcile/-1", wait_for_others_seconds=0.3)
     assert isinstance(result.error, ReconciliationIncompleteError)
-    assert "1 outcomes held by dag/crashed-run/reconcile/-1 until" in str(result.error)
+    assert "1 outcome held by dag/crashed-run/reconcile/-1 until" in str(result.error)
 
 
 def test_6c_a_failed_run_releases_its_rows_so_a_reprocessing_rerun_goes_at_once(
@@ -197,7 +199,7 @@ def test_7b_a_permanently_failing_lookup_is_skipped_after_bounded_tries_and_bloc
     assert result.ok and day2.counts["adopted"] == 0 and day2.ledger_states == {"sent": 1}
     results += tries(reconcile, 2, max_lookup_failures=3)
     assert [type(r.error).__name__ for r in results] == ["ReconciliationIncompleteError"] * 2 + ["NoneType"]
-    assert "1 outcomes not decided yet" in str(results[0].error)
+    assert "1 outcome not decided yet" in str(results[0].error)
     row = case_db.ledger_rows("case_id = 'c1'")[0]
     assert (row["state"], row["reason"], row["lookup_failures"]) == ("noop", "lookup_failed", 2)
     assert len(fake_api.effects()) == 2
