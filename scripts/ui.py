@@ -41,11 +41,19 @@ def main() -> int:
             print(f"==> starting Airflow under {stack.home} (about 20 s) ...", flush=True)
             stack.start()
             stack.provision_demo(fake.url, TOKEN, HOME / "cases.sqlite", requests_per_second=50)
+            # The review DAG runs when a day hands items over: unpaused, so its request opens.
+            stack.wait_for(
+                "human_case_review to be parsed",
+                lambda: stack.api.get(f"{stack.base_url}/api/v2/dags/human_case_review", timeout=10).status_code == 200,
+                timeout=180,
+            )
+            stack.rest("PATCH", "/dags/human_case_review", json={"is_paused": False})
             print(
                 f"""
 ==> Airflow UI: {stack.base_url}   (every user is an admin; nothing listens beyond 127.0.0.1)
     fake HUMAN API: {fake.url} ({len(accounts)} accounts); cases closed {days[0]} .. {days[-1]} in .ui/cases.sqlite
     Try: Dags -> human_case_reconciliation -> Trigger -> Backfill, From {days[0]} To {days[-1]}.
+    Items for a person open a request in the DAG human_case_review (unpaused): Browse -> Required Actions.
     Admin -> Connections -> human_default -> Test Connection checks the token.
     Component logs: .ui/airflow/*.out. Ctrl-C (or kill {os.getpid()}, also in .ui/ui.pid) stops everything.""",
                 flush=True,
