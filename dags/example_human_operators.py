@@ -67,6 +67,7 @@ def example_human_operators():
         factors=[{"name": "email", "type": "email", "value": "new.address@example.com"}],
         metadata={"source": "airflow", "run": "{{ run_id }}"},
         pool="human_api",
+        ledger_conn_id="human_case_db",  # applied updates recorded (ids only): a retry sends only the rest
     )
     [lookup, per_batch] >> feedback >> identity
 

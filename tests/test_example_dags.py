@@ -49,7 +49,9 @@ def test_example_operators_dag_renders_templates_maps_and_runs(airflow_db, fake_
 
     with sa.create_engine(f"sqlite:///{ledger_db}").connect() as conn:
         told = conn.exec_driver_sql("SELECT account_id, state, feedback_result FROM human_feedback_ledger").all()
+        identities = conn.exec_driver_sql("SELECT identity_id FROM human_identity_updates").scalars().all()
     assert sorted(told) == [("acct-1001", "sent", "resolved"), ("acct-1002", "sent", "no_attack"),
                             ("acct-1003", "sent", "manually_identified_and_resolved")]  # fmt: skip
+    assert identities == ["013xrzp12g3nqk8nfsf13ajhjnj5hjp5"]
     [put] = fake_api.requests("identity")
     assert put["body"]["metadata"]["run"].startswith("manual__")

@@ -33,6 +33,9 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
         personal data); kept when some failed, for the retry.
     :param fail_on_error: fail the task if any update failed (after applying the rest).
     :param max_workers: concurrent updates; default from the connection.
+    :param ledger_conn_id: SQL connection of the reconciliation's ledger: each applied update is
+        recorded there (``human_identity_updates``: ids and times, never the details), and a
+        retry of this task instance sends only the identities not recorded yet. Off when ``None``.
 
     Like every HUMAN operator it also takes ``human_conn_id`` (see :class:`HumanBaseOperator`).
     """
@@ -51,9 +54,13 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
         delete_updates_file: bool = True,
         fail_on_error: bool = True,
         max_workers: int | None = None,
+        ledger_conn_id: str | None = None,
+        identity_table: str = "human_identity_updates",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.ledger_conn_id = ledger_conn_id
+        self.identity_table = identity_table
         if sum(x is not None for x in (identity_id, updates, updates_path)) != 1:
             raise HumanInputError(
                 "identity_id/updates/updates_path", None, "give exactly one of identity_id, updates or updates_path"
@@ -73,21 +80,43 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
             self.log.info("HUMAN identities: 0 identities to update (updates is empty)")
             self._forget_updates_file()
             return {"updated": 0, "failed": 0, "failures": []}
-        results = self.hook.iter_update_identity(updates, max_workers=self.max_workers)
+        record, owner, skipped = self._record(context), _owner(context, self.task_id), 0
+        if record is not None:
+            done = record.applied(owner)
+            skipped = sum(1 for u in updates if u.identity_id in done)
+            updates = [u for u in updates if u.identity_id not in done]
+            if skipped:
+                self.log.info("HUMAN identities: %d already updated by an earlier try of this task: not sent again",
+                              skipped)  # fmt: skip
+        results = self.hook.iter_update_identity(updates, max_workers=self.max_workers) if updates else []
         updated: list[str] = []
         failures: list[dict[str, str]] = []
         for result in results:
             if result.ok:
                 updated.append(result.identity_id)
+                if record is not None:
+                    record.record(owner, [result.identity_id])  # at once: a crash later loses none of it
             else:
                 failures.append({"identity_id": result.identity_id, "error": str(result.error)})
-        self.log.info("HUMAN identities: %d updated, %d failed", len(updated), len(failures))
+        self.log.info("HUMAN identities: %d updated, %d failed%s", len(updated), len(failures),
+                      f", {skipped} updated by an earlier try" if skipped else "")  # fmt: skip
         if failures and to_bool(self.fail_on_error, "fail_on_error"):
             shown = "; ".join(f"{f['identity_id']}: {f['error']}" for f in failures[:5])
             raise HumanIdentityUpdateFailedError(f"{len(failures)} of {len(updates)} identity updates failed: {shown}")
         if not failures:
             self._forget_updates_file()
-        return {"updated": len(updated), "failed": len(failures), "failures": failures[:100]}
+        summary = {"updated": len(updated), "failed": len(failures), "failures": failures[:100]}
+        return {**summary, "already_updated": skipped} if record is not None else summary
+
+    def _record(self, context: Any) -> Any:
+        if not self.ledger_conn_id:
+            return None
+        from airflow_provider_human.reconciliation.identity_record import IdentityRecord
+        from airflow_provider_human.reconciliation.sources import sql_engine
+
+        record = IdentityRecord(sql_engine(self.ledger_conn_id), table=self.identity_table)
+        record.ensure_schema()
+        return record
 
     def _validated_updates(self) -> list[IdentityUpdate]:
         if self.updates_path is not None:
@@ -101,6 +130,12 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
         if self.updates_path is not None and to_bool(self.delete_updates_file, "delete_updates_file"):
             ObjectStoragePath(str(self.updates_path)).unlink(missing_ok=True)
             self.log.info("Deleted %s (it held personal data and every update was applied)", self.updates_path)
+
+
+def _owner(context: Any, task_id: str) -> str:
+    """Every try of one task instance shares it (dag/run/task/map index)."""
+    ti = context.get("ti") if context else None
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}" if ti is not None else f"adhoc/{task_id}"
 
 
 def _read_jsonl(location: str) -> list[tuple[int, Any]]:

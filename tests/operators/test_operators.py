@@ -282,3 +282,32 @@ def test_the_lookup_xcom_is_shaped_as_operators_md_shows(human_conn, fake_api):
     assert got["a3"]["error"] == documented["results"][2]["error"]
     v1 = HumanAccountInfoOperator(task_id="t", account_ids=["a1", "a2"], api_version=1).execute({})
     assert (v1["found"], v1["unknown"]) == (2, 0)  # as the page says: v1 cannot tell an unknown account
+
+
+def test_identity_retry_with_a_ledger_sends_only_what_the_earlier_try_did_not_apply(human_conn, fake_api, tmp_path,
+                                                                                 monkeypatch):  # fmt: skip
+    """Issue 26: what the identity operator sends is recorded next to the ledger (ids and times only)."""
+    from types import SimpleNamespace
+
+    db = tmp_path / "ledger.sqlite"
+    monkeypatch.setenv("AIRFLOW_CONN_HUMAN_CASE_DB", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    fake_api.seed_identities([{"id": "i1"}, {"id": "i2"}])  # i3 is not there yet: its PUT answers 404
+    updates = [{"identity_id": f"i{n}", "factors": [{"name": "email", "type": "email", "value": f"u{n}@example.com"}]}
+               for n in (1, 2, 3)]  # fmt: skip
+    context = {"ti": SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1)}
+
+    def one_try():
+        return HumanUpdateIdentityOperator(task_id="t", updates=updates, ledger_conn_id="human_case_db").execute(
+            context
+        )
+
+    with pytest.raises(HumanIdentityUpdateFailedError, match="i3"):
+        one_try()
+    fake_api.seed_identities([{"id": "i3"}])
+    assert one_try() == {"updated": 1, "failed": 0, "failures": [], "already_updated": 2}  # the retry
+    assert {i: fake_api.state.identities[i].get("updates", 0) for i in ("i1", "i2", "i3")} == {
+        "i1": 1,
+        "i2": 1,
+        "i3": 1,
+    }
+    assert b"example.com" not in db.read_bytes()  # no personal data next to the ledger
