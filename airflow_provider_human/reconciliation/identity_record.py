@@ -44,8 +44,6 @@ class IdentityRecord:
         rows = [{"owner": owner, "identity_id": i, "applied_at": now_iso()} for i in identity_ids]
         if not rows:
             return
-        insert = (
-            sa.dialects.postgresql.insert if self.engine.dialect.name == "postgresql" else sa.dialects.sqlite.insert
-        )
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         with self.engine.begin() as conn:
             conn.execute(insert(self.table).on_conflict_do_nothing(), rows)
