@@ -32,7 +32,29 @@ from airflow_provider_human.words import counted
 RESEND = "Resend"
 MARK_APPLIED = "Mark as applied"
 LEAVE = "Leave for later"
-OPTIONS = {RESEND: Answer.RESEND, MARK_APPLIED: Answer.MARK_APPLIED, LEAVE: Answer.LEAVE}
+# The buttons say what they do to the items listed: an upload (in doubt, rejected) is resent or
+# marked applied; any other item (reversal, edited, ambiguous) is decided again or marked handled.
+DECIDE_AGAIN = "Decide again by the table"
+MARK_HANDLED = "Mark as handled (nothing sent)"
+RESEND_OR_DECIDE = "Resend / decide again"
+APPLIED_OR_HANDLED = "Mark as applied / handled"
+OPTIONS = {
+    RESEND: Answer.RESEND, MARK_APPLIED: Answer.MARK_APPLIED, LEAVE: Answer.LEAVE,
+    DECIDE_AGAIN: Answer.RESEND, MARK_HANDLED: Answer.MARK_APPLIED,
+    RESEND_OR_DECIDE: Answer.RESEND, APPLIED_OR_HANDLED: Answer.MARK_APPLIED,
+}  # fmt: skip
+
+
+def options_for(items: Sequence[ReviewItem]) -> list[str]:
+    """The three buttons, worded for what is listed: uploads, other items, or both."""
+    uploads = {i.feedback_status is not None for i in items}
+    if uploads == {True}:
+        return [RESEND, MARK_APPLIED, LEAVE]
+    if uploads == {False}:
+        return [DECIDE_AGAIN, MARK_HANDLED, LEAVE]
+    return [RESEND_OR_DECIDE, APPLIED_OR_HANDLED, LEAVE]
+
+
 LISTED_KEY = "review_listed"  # XCom: {ledger id: version} of what the request showed
 #: seconds the review step's own run waits beyond ``verify_after_seconds`` after a Resend
 VERIFY_MARGIN_SECONDS = 30.0
@@ -107,7 +129,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            subject=subject, options=list(OPTIONS), defaults=[LEAVE], multiple=False,
+            subject=subject, options=[RESEND, MARK_APPLIED, LEAVE], defaults=[LEAVE], multiple=False,
             response_timeout=response_timeout, **kwargs,
         )  # fmt: skip
         max_listed = to_int(max_listed, "max_listed")
@@ -166,11 +188,17 @@ class HumanReconciliationReviewOperator(HITLOperator):
             return {"items": 0, "answer": None}
         listing = self._write_listing(items, context, reports)
         self.subject = f"HUMAN reconciliation: {_items(len(items))} for a person to review ({days_of(items)})"
+        self.options = options_for(items)
         self.body = review_body(items, self.max_listed, listing)
         self.log.info("%s for a person (%s); full list: %s", counted(len(items), "item waits", "items wait"),
                       dict(Counter(i.kind for i in items)), listing)  # fmt: skip
         context["ti"].xcom_push(key=LISTED_KEY, value={str(i.id): i.version for i in items})
         return super().execute(context)
+
+    def validate_chosen_options(self, chosen_options: list[str]) -> None:
+        """The request was opened with the wording for its items (``options_for``): any of them maps."""
+        if diff := set(chosen_options) - set(OPTIONS):
+            raise ValueError(f"Responses {diff} not in {sorted(OPTIONS)}")
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         payload = super().execute_complete(context, event)
@@ -298,9 +326,11 @@ def review_entry(item: ReviewItem) -> dict[str, Any]:
 def review_body(items: list[ReviewItem], max_listed: int, listing: str) -> str:
     """Markdown for the Required Actions page: what each kind means, then a capped table."""
     kinds = Counter(i.kind for i in items)
-    lines = ["**What the options do** — *Resend*: send the upload again (fenced), or decide again by the "
-             "policy table alone and send what it says. *Mark as applied*: record the upload as sent, or the "
-             "item as handled (nothing sent). *Leave for later*: nothing changes; the next run lists them again.",
+    again, done, leave = options_for(items)
+    lines = [f"**What the options do** — *{again}*: an upload is sent again (fenced); any other item is "
+             f"decided again by the policy table alone, with a fresh lookup, and sent if the table says so. "
+             f"*{done}*: an upload is recorded as sent (you saw it in HUMAN's console); any other item as "
+             f"handled, nothing sent. *{leave}*: nothing changes; the next review lists them again.",
              "", "| kind | items | meaning |", "|---|---|---|"]  # fmt: skip
     lines += [f"| {k} | {n} | {_KIND_HELP.get(k, '')} |" for k, n in sorted(kinds.items())]
     answered = sum(1 for i in items if i.answer)

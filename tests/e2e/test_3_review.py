@@ -127,15 +127,16 @@ def test_a_reversal_ends_its_day_at_once_and_a_rest_answer_in_the_review_dag_is_
     run = _as_a_person_would(stack, "the review DAG to wait for a person with rev-1b", "rev-1b")
     path = f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1/hitlDetails"
     detail = stack.rest("GET", path)
-    assert detail["options"] == ["Resend", "Mark as applied", "Leave for later"] and detail["defaults"] == [
-        "Leave for later"
-    ]
+    # worded for a reversal: nothing is "applied", it is handled or decided again
+    assert detail["options"] == ["Decide again by the table", "Mark as handled (nothing sent)", "Leave for later"]
+    assert detail["defaults"] == ["Leave for later"]
     assert "| rev-1b | acct-rev-1 | ato |" in detail["body"] and "reversal" in detail["body"]
     assert "day 2026-11-18" in detail["subject"]
     assert _row(case_db, "rev-1b")["state"] == "needs_review"
 
-    answered = stack.rest("PATCH", path, json={"chosen_options": ["Mark as applied"], "params_input": {}})
-    assert answered["chosen_options"] == ["Mark as applied"]
+    answered = stack.rest("PATCH", path, json={"chosen_options": ["Mark as handled (nothing sent)"],
+                                               "params_input": {}})  # fmt: skip
+    assert answered["chosen_options"] == ["Mark as handled (nothing sent)"]
     assert stack.wait_for("the review to succeed", lambda: _review_state(stack, run), timeout=300) == "success"
     row = _row(case_db, "rev-1b")
     assert (row["state"], row["answer"]) == ("noop", "mark_applied")
@@ -158,7 +159,7 @@ def test_the_required_actions_page_answers_resend_in_the_browser(
     page.get_by_text("rev-2b").first.wait_for()
     page.wait_for_timeout(500)  # only for the picture
     page.screenshot(path=shots / "review-required-actions.png", full_page=True)
-    page.get_by_role("button", name="Resend").click()
+    page.get_by_role("button", name="Decide again by the table").click()
     assert stack.wait_for("the review to succeed", lambda: _review_state(stack, run), timeout=300) == "success"
     row = _row(case_db, "rev-2b")
     assert (row["answer"], row["state"], row["decision"]) == ("resend", "sent", "false_negative")

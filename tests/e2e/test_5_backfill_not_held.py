@@ -92,5 +92,5 @@ def test_a_ten_day_backfill_is_not_held_by_the_three_days_that_wait_for_a_person
     assert all(f"| bf-{n}-odd |" in detail["body"] for n in (2, 5, 8)), detail["body"]
     assert f"3 days: {DAYS[2]}, {DAYS[5]}, {DAYS[8]}" in detail["subject"], detail["subject"]
     path = f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1/hitlDetails"
-    stack.rest("PATCH", path, json={"chosen_options": ["Mark as applied"], "params_input": {}})  # handled
+    stack.rest("PATCH", path, json={"chosen_options": ["Mark as handled (nothing sent)"], "params_input": {}})
     assert stack.wait_for("the review to succeed", lambda: _review_state(stack, run), timeout=300) == "success"
