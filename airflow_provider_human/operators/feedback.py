@@ -147,20 +147,23 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
         told = send_through_ledger(self.hook.client, ledger, groups, owner=owner,
                                    batch_size=batch_size or self.hook.settings.feedback_batch_size)  # fmt: skip
         summary.update(requests=told.requests, ledger=dict(told.states))
-        self.log.info("HUMAN feedback through the ledger %s: %d requests; accounts by ledger state %s. %s",
-                      self.ledger_table, told.requests, dict(told.states), summary["by_result"])  # fmt: skip
+        self.log.info("HUMAN feedback through the ledger %s: %s; accounts by ledger state %s. %s",
+                      self.ledger_table, counted(told.requests, "request"), dict(told.states),
+                      summary["by_result"])  # fmt: skip
         if told.error is not None:
             raise told.error
         doubt, refused, unsent = told.states["in_doubt"], told.states["failed"], told.not_sent
         if doubt or refused:
             raise AirflowFailException(
-                f"{doubt} uploads in doubt and {refused} rejected by HUMAN (400), recorded in {self.ledger_table}: "
+                f"{counted(doubt, 'upload')} in doubt and {refused} rejected by HUMAN (400), recorded in "
+                f"{self.ledger_table}: "
                 "not retried (a resend could open a second incident); the day's reconciliation verifies those in "
                 "doubt by lookup and its review lists the rejected"
             )
         if unsent:
             raise AirflowException(
-                f"{unsent} uploads were not applied (HUMAN refused before acting; their ledger rows removed): a "
+                f"{counted(unsent, 'upload was', 'uploads were')} not applied (HUMAN refused before acting; their "
+                "ledger rows removed): a "
                 "retry sends them again"
             )
         return summary

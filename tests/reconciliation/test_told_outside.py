@@ -60,7 +60,7 @@ def test_an_answer_lost_after_the_effect_fails_without_retry_and_the_days_run_ve
 ):
     fake_api.seed_accounts([{"account_id": "a1", "incidents": [{"attack_type": "ato"}]}])
     fake_api.configure(after_apply="status", after_apply_status=503)
-    with pytest.raises(AirflowFailException, match="1 uploads in doubt"):
+    with pytest.raises(AirflowFailException, match="1 upload in doubt"):
         send()
     fake_api.configure(after_apply=None)
     [row] = case_db.ledger_rows()
@@ -74,7 +74,7 @@ def test_an_answer_lost_after_the_effect_fails_without_retry_and_the_days_run_ve
 def test_refused_before_acting_is_recorded_not_sent_and_nobody_sends_it_later(case_db, fake_api, reconcile, send):
     fake_api.seed_accounts([{"account_id": "a1", "incidents": [{"attack_type": "ato"}]}])
     fake_api.configure(override_kinds=["feedback"], override_status=429)
-    with pytest.raises(AirflowException, match="1 uploads were not applied") as info:
+    with pytest.raises(AirflowException, match="1 upload was not applied") as info:
         send()
     assert not isinstance(info.value, AirflowFailException)  # a retry sends them again
     fake_api.configure(override_kinds=None)
