@@ -91,7 +91,7 @@ def test_default_reports_go_under_airflow_home_as_before(env, fake_api, tmp_path
     assert f"Reports written: {where / STEM}__try2.json" in capfd.readouterr().out
     reconcile(day=NEXT_DAY)
     body = open_review(monkeypatch)
-    listing = where / "2026-11-20T000000__review__r1__try1.json"
+    listing = where / "2026-11-19__review__r1__try1.json"
     assert f"Full list: `{listing}`" in body
     assert [i["kind"] for i in json.loads(listing.read_text())] == ["reversal"]
     assert all(TOKEN not in p.read_text() for p in local_report_files(tmp_path))
@@ -134,7 +134,7 @@ def test_object_storage_from_the_config_gets_every_file_and_nothing_is_written_l
     assert f"Reports written: memory://{root}/human/{STEM}__try1.json" in capfd.readouterr().out
     reconcile(day=NEXT_DAY)
     body = open_review(monkeypatch)
-    listing = f"{root}/human/2026-11-20T000000__review__r1__try1.json"
+    listing = f"{root}/human/2026-11-19__review__r1__try1.json"
     assert f"Full list: `memory://{listing}`" in body
     assert sorted(fs.find(f"/{root}")) == sorted([
         f"/{root}/human/{STEM}__try1.json", f"/{root}/human/{STEM}__try1.md",
