@@ -1,13 +1,17 @@
-"""What every HUMAN operator shares: the connection id and the hook (input coercion: client/coerce.py)."""
+"""What every HUMAN operator shares: the connection id and the hook (input coercion: client/coerce.py),
+and what operators read from the task context (the owner of their ledger rows, interval bounds)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.hooks.human import HumanHook
+from airflow_provider_human.reconciliation.outcomes import parse_timestamp
 
 
 class HumanBaseOperator(BaseOperator):
@@ -37,3 +41,24 @@ class HumanBaseOperator(BaseOperator):
     def run(self, context: Any) -> Any:
         """The operator's work; :meth:`execute` wraps it so the hook's session is always closed."""
         raise NotImplementedError
+
+
+def task_owner(context: Any, task_id: str) -> str:
+    """One owner per task instance (and so per shard): every try of it shares the name, never the rows."""
+    ti = context.get("ti") if context else None
+    if ti is None:
+        return f"adhoc/{task_id}"
+    map_index = getattr(ti, "map_index", -1)
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{map_index}"
+
+
+def context_moment(value: Any, context: Any, key: str, field: str) -> datetime:
+    """``value`` as a timestamp, or the context's ``key`` (``data_interval_start``...) when it is empty."""
+    if value in (None, ""):
+        value = context.get(key) if context else None
+        if value is None:
+            raise HumanInputError(field, None, f"no {key} in the task context; pass {field} explicitly")
+    moment = parse_timestamp(value)
+    if moment is None:
+        raise HumanInputError(field, value, "must be an ISO 8601 timestamp")
+    return moment

@@ -15,10 +15,10 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool
+from airflow_provider_human.operators.base import context_moment
 from airflow_provider_human.reconciliation.ledger import Ledger
-from airflow_provider_human.reconciliation.outcomes import format_utc, parse_timestamp
+from airflow_provider_human.reconciliation.outcomes import format_utc
 from airflow_provider_human.reconciliation.sources import sql_engine
 
 
@@ -59,8 +59,10 @@ class HumanReconciliationDayCheckOperator(BaseOperator):
         self.plan_only = dry_run
 
     def execute(self, context: Any) -> dict[str, Any]:
-        interval = (self._moment(self.interval_start, context, "data_interval_start", "interval_start"),
-                    self._moment(self.interval_end, context, "data_interval_end", "interval_end"))  # fmt: skip
+        interval = (
+            format_utc(context_moment(self.interval_start, context, "data_interval_start", "interval_start")),
+            format_utc(context_moment(self.interval_end, context, "data_interval_end", "interval_end")),
+        )
         if to_bool(self.plan_only, "dry_run"):
             self.log.info("Dry run: nothing was written, so there is nothing to check for [%s, %s)", *interval)
             return {"interval_start": interval[0], "interval_end": interval[1], "dry_run": True}
@@ -83,13 +85,6 @@ class HumanReconciliationDayCheckOperator(BaseOperator):
             )
         self.log.info("The day %s is done: every outcome is sent or needs nothing", day)
         return {"interval_start": interval[0], "interval_end": interval[1], "dry_run": False, **truth}
-
-    def _moment(self, value: Any, context: Any, key: str, field: str) -> str:
-        value = value if value not in (None, "") else context.get(key)
-        moment = parse_timestamp(value)
-        if moment is None:
-            raise HumanInputError(field, value, "must be an ISO 8601 timestamp (or run with a data interval)")
-        return format_utc(moment)
 
 
 def _items(n: int) -> str:

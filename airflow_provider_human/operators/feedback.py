@@ -9,7 +9,7 @@ from airflow_provider_human.client import HumanInputError, builders
 from airflow_provider_human.client.builders import FeedbackGroupKey
 from airflow_provider_human.client.coerce import to_bool, to_list, to_optional_int
 from airflow_provider_human.client.feedback import group_outcomes, requests_needed
-from airflow_provider_human.operators.base import HumanBaseOperator
+from airflow_provider_human.operators.base import HumanBaseOperator, task_owner
 from airflow_provider_human.words import counted
 
 
@@ -142,9 +142,7 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
         ledger = Ledger(
             sql_engine(self.ledger_conn_id or ""), table=self.ledger_table, rejects_table=self.rejects_table
         )
-        ti = context.get("ti") if context else None
-        owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}" if ti is not None else f"adhoc/{self.task_id}"
-        told = send_through_ledger(self.hook.client, ledger, groups, owner=owner,
+        told = send_through_ledger(self.hook.client, ledger, groups, owner=task_owner(context, self.task_id),
                                    batch_size=batch_size or self.hook.settings.feedback_batch_size)  # fmt: skip
         summary.update(requests=told.requests, ledger=dict(told.states))
         self.log.info("HUMAN feedback through the ledger %s: %s; accounts by ledger state %s. %s",

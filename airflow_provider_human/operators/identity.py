@@ -11,7 +11,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_human.client.builders import IdentityUpdate, identity_update, identity_updates
 from airflow_provider_human.client.coerce import to_bool, to_list
 from airflow_provider_human.exceptions import HumanIdentityUpdateFailedError, HumanInputError, Redacted
-from airflow_provider_human.operators.base import HumanBaseOperator
+from airflow_provider_human.operators.base import HumanBaseOperator, task_owner
 
 
 class HumanUpdateIdentityOperator(HumanBaseOperator):
@@ -80,7 +80,7 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
             self.log.info("HUMAN identities: 0 identities to update (updates is empty)")
             self._forget_updates_file()
             return {"updated": 0, "failed": 0, "failures": []}
-        record, owner, skipped = self._record(context), _owner(context, self.task_id), 0
+        record, owner, skipped = self._record(context), task_owner(context, self.task_id), 0
         if record is not None:
             done = record.applied(owner)
             skipped = sum(1 for u in updates if u.identity_id in done)
@@ -130,12 +130,6 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
         if self.updates_path is not None and to_bool(self.delete_updates_file, "delete_updates_file"):
             ObjectStoragePath(str(self.updates_path)).unlink(missing_ok=True)
             self.log.info("Deleted %s (it held personal data and every update was applied)", self.updates_path)
-
-
-def _owner(context: Any, task_id: str) -> str:
-    """Every try of one task instance shares it (dag/run/task/map index)."""
-    ti = context.get("ti") if context else None
-    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}" if ti is not None else f"adhoc/{task_id}"
 
 
 def _read_jsonl(location: str) -> list[tuple[int, Any]]:

@@ -9,10 +9,9 @@ from typing import Any
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number, to_optional_int
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
-from airflow_provider_human.operators.base import HumanBaseOperator
+from airflow_provider_human.operators.base import HumanBaseOperator, context_moment, task_owner
 from airflow_provider_human.reconciliation.engine import Reconciler
 from airflow_provider_human.reconciliation.ledger import Ledger
-from airflow_provider_human.reconciliation.outcomes import parse_timestamp
 from airflow_provider_human.reconciliation.policy import DecisionPolicy
 from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.sources import (
@@ -144,8 +143,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
 
     def run(self, context: Any) -> dict[str, Any]:
         reports = reports_base(self.reports_dir)  # a bad location fails before any request
-        start = self._moment(self.interval_start, context, "data_interval_start", "interval_start")
-        end = self._moment(self.interval_end, context, "data_interval_end", "interval_end")
+        start = context_moment(self.interval_start, context, "data_interval_start", "interval_start")
+        end = context_moment(self.interval_end, context, "data_interval_end", "interval_end")
         settings = ReconcileSettings(
             batch_size=to_optional_int(self.batch_size, "batch_size"),
             max_reject_ratio=to_number(self.max_reject_ratio, "max_reject_ratio", maximum=1.0),
@@ -176,7 +175,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             lease_seconds=self.lease_seconds,
         )
         reconciler = Reconciler(self.hook.client, source, ledger, policy=policy, settings=settings)
-        result = reconciler.run(start, end, owner=_owner(context, self.task_id))
+        result = reconciler.run(start, end, owner=task_owner(context, self.task_id))
         report = result.report
         ti = context.get("ti") if context else None
         report.write(reports, try_number=getattr(ti, "try_number", None))
@@ -184,16 +183,6 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.log.info("Reports written: %s", ", ".join(report.report_paths))
         result.raise_for_outcome()
         return report.summary()
-
-    def _moment(self, value: Any, context: Any, key: str, field: str) -> datetime:
-        if value in (None, ""):
-            value = context.get(key) if context else None
-            if value is None:
-                raise HumanInputError(field, None, f"no {key} in the task context; pass {field} explicitly")
-        moment = parse_timestamp(value)
-        if moment is None:
-            raise HumanInputError(field, value, "must be an ISO 8601 timestamp")
-        return moment
 
     def _shard(self) -> tuple[int, int] | None:
         count = to_optional_int(self.shard_count, "shard_count")
@@ -203,12 +192,3 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         if index >= count:
             raise HumanInputError("shard_index", index, f"must be < shard_count={count}")
         return (index, count)
-
-
-def _owner(context: Any, task_id: str) -> str:
-    """One owner per task instance (and so per shard): every try of it shares the name, never the rows."""
-    ti = context.get("ti") if context else None
-    if ti is None:
-        return f"adhoc/{task_id}"
-    map_index = getattr(ti, "map_index", -1)
-    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{map_index}"
