@@ -20,6 +20,7 @@ from airflow_provider_human.operators.base import context_moment
 from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.outcomes import format_utc
 from airflow_provider_human.reconciliation.sources import sql_engine
+from airflow_provider_human.words import counted
 
 
 class HumanReconciliationDayCheckOperator(BaseOperator):
@@ -74,7 +75,7 @@ class HumanReconciliationDayCheckOperator(BaseOperator):
         self.log.info("The day %s in the ledger: %s", day, truth)
         if waiting_for_a_person:
             raise AirflowFailException(
-                f"{_items(waiting_for_a_person)} of {day} wait for a person: answer them in the review "
+                f"{counted(waiting_for_a_person, 'item')} of {day} wait for a person: answer them in the review "
                 f"(DAG {self.review_dag_id}, on the Required Actions page), then clear this task to turn the day "
                 "green. Other days are not held."
             )
@@ -85,7 +86,3 @@ class HumanReconciliationDayCheckOperator(BaseOperator):
             )
         self.log.info("The day %s is done: every outcome is sent or needs nothing", day)
         return {"interval_start": interval[0], "interval_end": interval[1], "dry_run": False, **truth}
-
-
-def _items(n: int) -> str:
-    return f"{n} item" if n == 1 else f"{n} items"
