@@ -127,16 +127,18 @@ class AirflowStack:
         self.api.close()
         return killed
 
-    def alive(self) -> list[int]:
-        """PIDs of this stack's process groups that still have a member."""
-        alive = []
-        for proc in self.processes.values():
-            try:
-                os.killpg(proc.pid, 0)
-                alive.append(proc.pid)
-            except (ProcessLookupError, PermissionError):
-                pass
-        return alive
+    def alive(self, grace: float = 10.0) -> list[int]:
+        """PIDs of this stack's process groups that still have a living member after `grace` s.
+
+        A SIGKILL is delivered asynchronously and a killed grandchild stays a zombie until
+        whoever adopted it reaps it, so the check waits a little and ignores zombies.
+        """
+        deadline = time.monotonic() + grace
+        while True:
+            alive = [proc.pid for proc in self.processes.values() if _group_members(proc.pid)]
+            if not alive or time.monotonic() >= deadline:
+                return alive
+            time.sleep(0.2)
 
     def wait_healthy(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -266,3 +268,33 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Living (not zombie) processes of a process group, read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def describe_groups(pgids: list[int]) -> str:
+    """The command lines still alive in these process groups, for a teardown's failure message."""
+    lines = []
+    for pgid in pgids:
+        for pid in _group_members(pgid):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                cmd = "?"
+            lines.append(f"group {pgid} pid {pid}: {cmd.strip()}")
+    return "; ".join(lines) or "none left"
