@@ -30,6 +30,7 @@ from enum import StrEnum
 from airflow_provider_human.client.builders import FeedbackResult, FeedbackStatus
 from airflow_provider_human.client.responses import ActiveIncident
 from airflow_provider_human.reconciliation.ad_state import ADState
+from airflow_provider_human.reconciliation.ledger.states import MAY_HAVE_REACHED_HUMAN, UNLANDED
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict
 from airflow_provider_human.reconciliation.policy import Category, Decision, DecisionPolicy, ReviewKind
 
@@ -44,9 +45,9 @@ class Told(StrEnum):
 
 
 #: Ledger states whose upload may have reached HUMAN (``failed`` was refused; ``claimed`` is undecided).
-_TOLD_STATES = frozenset({"planned", "sending", "in_doubt", "sent", "needs_review"})
+_TOLD_STATES = MAY_HAVE_REACHED_HUMAN
 #: Of those, the ones not final: the upload may not have landed (yet, or ever). A newer outcome waits.
-UNLANDED_STATES = frozenset({"planned", "sending", "in_doubt", "needs_review"})
+UNLANDED_STATES = UNLANDED
 #: The ``reason`` of an outcome claimed undecided because an earlier upload of its pair has not landed.
 WAITS_FOR_EARLIER = "waits_for_earlier_upload"
 

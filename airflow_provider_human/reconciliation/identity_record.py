@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from airflow_provider_human.reconciliation.ledger import now_iso
+from airflow_provider_human.reconciliation.ledger.dialect import for_ledger
+from airflow_provider_human.reconciliation.ledger.states import now_iso
 
 
 class IdentityRecord:
@@ -44,6 +44,5 @@ class IdentityRecord:
         rows = [{"owner": owner, "identity_id": i, "applied_at": now_iso()} for i in identity_ids]
         if not rows:
             return
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         with self.engine.begin() as conn:
-            conn.execute(insert(self.table).on_conflict_do_nothing(), rows)
+            conn.execute(for_ledger(self.engine).insert(self.table).on_conflict_do_nothing(), rows)

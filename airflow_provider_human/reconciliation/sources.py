@@ -11,16 +11,15 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.reconciliation.db_errors import is_unknown_hook_type, missing_provider
+from airflow_provider_human.reconciliation.ledger.dialect import for_source
 from airflow_provider_human.reconciliation.outcomes import (
     FIELDS,
     SOURCE_REJECT_KEY,
@@ -105,57 +104,15 @@ class SqlOutcomeSource:
         table = sa.table(name, *(sa.column(c) for c in names.values()), schema=schema or None)
         closed = table.c[names["closed_at"]]
         start, end = as_utc(start), as_utc(end)
-        dialect = engine.dialect.name
-        if dialect == "sqlite":
-            # datetime() gives whole seconds (it drops fractions): bounds floored, the end one
-            # second later when it has a fraction, so the text compared is a superset of the
-            # interval and parse_outcome keeps exactly [start, end).
-            normalised = sa.func.datetime(closed)  # UTC text, NULL when unparseable
-            upper = end.replace(microsecond=0) + timedelta(seconds=1 if end.microsecond else 0)
-            low, high = (t.strftime("%Y-%m-%d %H:%M:%S") for t in (start, upper))
-            where = sa.or_(sa.and_(normalised >= low, normalised < high), normalised.is_(None))
-        else:
-            where = sa.or_(sa.and_(closed >= start, closed < end), closed.is_(None))
+        backend = for_source(engine)  # how this database compares times and reads text
+        where = backend.closed_in(closed, start, end)
         query = sa.select(*(table.c[actual].label(logical) for logical, actual in names.items())).where(where)
-        with engine.connect() as conn, _utc_session(conn, dialect):
+        with engine.connect() as conn, backend.reading(conn):
             result = conn.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
             keys = list(result.keys())
             for chunk in result.partitions(self.chunk_size):
                 for row in chunk:
                     yield dict(zip(keys, row, strict=True))
-
-
-@contextmanager
-def _utc_session(conn: sa.Connection, dialect: str) -> Iterator[None]:
-    """The reading connection in UTC, put back as it was after (the engine may be the ledger's too).
-
-    PostgreSQL compares a ``timestamp without time zone`` with the bounds in the session's
-    TimeZone: ``SET TIME ZONE 'UTC'`` makes naive values UTC. SQLite: a text factory that
-    escapes bytes that are not UTF-8 instead of failing the read (and echoing the text).
-    """
-    if dialect == "postgresql":
-        before = conn.exec_driver_sql("SHOW TimeZone").scalar()
-        conn.exec_driver_sql("SET TIME ZONE 'UTC'")
-        try:
-            yield
-        finally:
-            try:
-                conn.execute(sa.text("SELECT set_config('TimeZone', :zone, false)"), {"zone": before})
-            except sa.exc.DBAPIError:  # an aborted transaction: its rollback undoes the SET as well
-                pass
-    elif dialect == "sqlite":
-        raw: Any = conn.connection.dbapi_connection  # sqlite3.Connection: has text_factory
-        before = raw.text_factory
-        raw.text_factory = _sqlite_text
-        try:
-            yield
-        finally:
-            raw.text_factory = before
-    else:
-        yield
-
-
-_sqlite_text = partial(str, encoding="utf-8", errors=_DECODE_ERRORS)
 
 
 @dataclass
