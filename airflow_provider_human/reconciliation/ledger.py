@@ -24,7 +24,6 @@ import json
 import logging
 import operator
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -39,6 +38,7 @@ import sqlalchemy as sa
 from airflow_provider_human.client.coerce import to_number
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
 from airflow_provider_human.reconciliation import decision_lock
+from airflow_provider_human.reconciliation import ledger_migrations as migrations
 from airflow_provider_human.reconciliation.db_errors import LedgerNames, grants_error, is_insufficient_privilege
 from airflow_provider_human.reconciliation.history import History, PastOutcome
 from airflow_provider_human.reconciliation.outcomes import MAX_ID_LENGTH as ID_LENGTH
@@ -236,6 +236,7 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("sent_at", sa.String(32)),
         sa.UniqueConstraint(*KEY, name=f"uq_{ledger}_outcome"),
         sa.Index(f"ix_{ledger}_closed", "closed_at"),
+        sa.Index(f"ix_{ledger}_interval_state", "interval_start", "state"),  # one day's rows (revision 0002)
     )
     # A partial index: rows that are done (most of them) leave the holder index, so a day's
     # million claims and transitions stay cheap. It also finds a batch's rows (this holder's
@@ -258,6 +259,7 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("owner", sa.String(512), nullable=False),
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.UniqueConstraint("row_hash", "reason", name=f"uq_{rejects}_row"),
+        sa.Index(f"ix_{rejects}_interval", "interval_start"),  # interval_rejects (revision 0002)
     )
     # One lease per try, not per row: a heartbeat renews one row however many outcomes a try holds.
     holders_table = sa.Table(
@@ -283,6 +285,8 @@ class Ledger:
     :param decision_lock_seconds: PostgreSQL: how long :meth:`deciding` waits for the decision
         lock before failing for retry, naming who holds it (the engine sets it from
         :class:`~airflow_provider_human.reconciliation.settings.ReconcileSettings`).
+    :param auto_upgrade: whether :meth:`ensure_schema` may upgrade an older ledger; None reads
+        ``[human] ledger_auto_upgrade`` (default on).
     """
 
     def __init__(
@@ -293,6 +297,7 @@ class Ledger:
         rejects_table: str = "human_feedback_rejects",
         lease_seconds: float = 120.0,
         decision_lock_seconds: float = DEFAULT_DECISION_LOCK_SECONDS,
+        auto_upgrade: bool | None = None,
     ) -> None:
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise NotImplementedError(f"ledger on {engine.dialect.name!r} is not supported; use PostgreSQL or SQLite")
@@ -302,6 +307,7 @@ class Ledger:
         self.lease_seconds = float(lease_seconds)
         self.decision_lock_seconds = to_number(decision_lock_seconds, "decision_lock_seconds", minimum=0.001)
         self.holder = uuid.uuid4().hex
+        self.auto_upgrade = auto_upgrade  # None: [human] ledger_auto_upgrade (ensure_schema)
         self._rows_known: float | None = None  # PostgreSQL: the table's size as its planner statistics say
         self._rows_unanalyzed = 0  # rows this instance inserted since then
 
@@ -312,7 +318,9 @@ class Ledger:
     # ------------------------------------------------------------ schema and clock
 
     def ensure_schema(self) -> None:
-        """Create both tables (and the unique key) when missing; safe to race.
+        """Bring the tables to the schema this version needs: created when missing, else upgraded by the
+        shipped migrations under the database's lock (``ledger_migrations``); a ledger newer than the code,
+        or behind it with ``[human] ledger_auto_upgrade`` off, is refused with what to do.
 
         On SQLite the database file is switched to WAL, so that concurrent runs reading the
         export are not starved by another run's ledger writes.
@@ -323,17 +331,8 @@ class Ledger:
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             except sa.exc.OperationalError:
                 pass  # another run holds the file right now and is switching it (or has): fine either way
-        for attempt in range(10):
-            try:
-                self.metadata.create_all(self.engine, checkfirst=True)
-                return
-            except sa.exc.DatabaseError as exc:
-                if is_insufficient_privilege(exc):  # no retry can fix it: say which grant is missing
-                    raise grants_error(self.engine, exc, self._named_in(exc), "create", self._names()) from exc
-                # Another run created a table or index between our check and our CREATE: check again.
-                if attempt == 9:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        tables = migrations.LedgerTables.of(self.table.name, self.rejects.name)
+        migrations.ensure_head(self.engine, tables, auto_upgrade=self.auto_upgrade, names=self._names())
 
     def _named_in(self, exc: sa.exc.DatabaseError) -> str:
         """The ledger table a failed statement was about (the ledger's own when none is named)."""
