@@ -88,7 +88,7 @@ def load_rev1(engine: sa.Engine, *, rows: bool = True, source: bool = True) -> N
             conn.execute(sa.Table(name, meta, autoload_with=conn).insert(), values)
         if engine.dialect.name == "postgresql":  # the serial ids went on as the old code's inserts moved them
             for name in (LEDGER, "human_feedback_rejects"):
-                conn.exec_driver_sql(f"SELECT setval('{name}_id_seq', (SELECT max(id) FROM {name}))")
+                conn.exec_driver_sql(f"SELECT setval('{name}_id_seq', (SELECT max(id) FROM {name}))")  # noqa: S608
 
 
 def restore_api(fake_api) -> None:
@@ -248,7 +248,9 @@ def test_with_automatic_upgrade_off_the_run_refuses_naming_the_command_then_the_
     assert "airflow human ledger upgrade --conn-id <the ledger's connection>" in message
     assert "[human] ledger_auto_upgrade" in message
     assert fake_api.requests() == [] and version_of_missing(engine)
-    monkeypatch.setenv("AIRFLOW_CONN_HUMAN_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.sqlite")}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HUMAN_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.sqlite")})
+    )
     args = SimpleNamespace(conn_id="human_ledger", table=TABLES.ledger, rejects_table=TABLES.rejects)
     ledger_cli.status_command(args)
     assert "current revision: 0001 (not recorded" in capsys.readouterr().out
@@ -289,7 +291,8 @@ def test_two_ledgers_in_one_database_have_their_own_version_tables(tmp_path):
     Ledger(engine).ensure_schema()
     other = Ledger(engine, table="team_b_ledger")  # shares the default rejects table
     other.ensure_schema()
-    assert version_of(engine) == [HEAD] and version_of(engine, LedgerTables.of("team_b_ledger", TABLES.rejects)) == [HEAD]
+    team_b = LedgerTables.of("team_b_ledger", TABLES.rejects)
+    assert version_of(engine) == [HEAD] and version_of(engine, team_b) == [HEAD]
     assert drift(engine, other.metadata) == []
 
 

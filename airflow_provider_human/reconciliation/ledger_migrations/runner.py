@@ -185,7 +185,8 @@ def _pending(current: str | None, target: str) -> list[str]:
 
 
 def _upgrade_required(now: LedgerStatus, tables: LedgerTables) -> LedgerUpgradeRequiredError:
-    found = now.current if now.recorded else f"{now.current} (recorded by no version table: the schema before migrations)"
+    unrecorded = "recorded by no version table: the schema before migrations"
+    found = now.current if now.recorded else f"{now.current} ({unrecorded})"
     names = "" if tables == DEFAULT_TABLES else f" --table {tables.ledger} --rejects-table {tables.rejects}"
     return LedgerUpgradeRequiredError(
         f"The ledger table {tables.ledger} is at schema revision {found}; this version of airflow-provider-human "
