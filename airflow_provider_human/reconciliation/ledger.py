@@ -38,7 +38,6 @@ import sqlalchemy as sa
 from airflow_provider_human.client.coerce import to_number
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
 from airflow_provider_human.reconciliation import decision_lock
-from airflow_provider_human.reconciliation import ledger_migrations as migrations
 from airflow_provider_human.reconciliation.db_errors import LedgerNames, grants_error, is_insufficient_privilege
 from airflow_provider_human.reconciliation.history import History, PastOutcome
 from airflow_provider_human.reconciliation.outcomes import MAX_ID_LENGTH as ID_LENGTH
@@ -331,6 +330,8 @@ class Ledger:
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             except sa.exc.OperationalError:
                 pass  # another run holds the file right now and is switching it (or has): fine either way
+        from airflow_provider_human.reconciliation import ledger_migrations as migrations  # Alembic: not at DAG parse
+
         tables = migrations.LedgerTables.of(self.table.name, self.rejects.name)
         migrations.ensure_head(self.engine, tables, auto_upgrade=self.auto_upgrade, names=self._names())
 

@@ -268,7 +268,7 @@ def version_of_missing(engine) -> bool:
     return not sa.inspect(engine).has_table(TABLES.version)
 
 
-def test_automatic_upgrade_off_still_creates_a_fresh_ledger_and_a_dry_run_creates_nothing(tmp_path, monkeypatch):
+def test_automatic_upgrade_off_still_creates_a_fresh_ledger_and_exists_creates_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW__HUMAN__LEDGER_AUTO_UPGRADE", "False")
     engine = sqlite_db(tmp_path)
     ledger = Ledger(engine)
