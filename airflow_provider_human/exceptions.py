@@ -171,6 +171,18 @@ class ReconciliationNeedsAttentionError(HumanNonRetryableError):
     """The interval has items no rule may finish (reversals, uploads in doubt with no way to tell): a person decides."""
 
 
+class LedgerSchemaError(HumanNonRetryableError):
+    """The ledger's tables are not at a schema this version can use; the message says which and what to do."""
+
+
+class LedgerNewerThanCodeError(LedgerSchemaError):
+    """The ledger records a schema revision this version does not know: a newer provider upgraded it."""
+
+
+class LedgerUpgradeRequiredError(LedgerSchemaError):
+    """The ledger is behind this version and ``[human] ledger_auto_upgrade`` is off: run the CLI upgrade."""
+
+
 def error_for_identity_code(code: object) -> type[HumanAPIError] | None:
     """The identity API's error ``code`` (its page lists them) decides the class, whatever the status."""
     return _IDENTITY_CODES.get(code) if isinstance(code, str) else None

@@ -144,9 +144,21 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "fraud-lead:Fraud Lead, 42:Analyst On Call",
                         "default": None,
                     },
+                    "ledger_auto_upgrade": {
+                        "description": (
+                            "Whether a reconciliation run upgrades an older ledger's tables itself (under the "
+                            "database's lock) before it starts. Off: the run refuses and names the command, "
+                            "airflow human ledger upgrade --conn-id <ledger connection>, for whoever owns the tables."
+                        ),
+                        "version_added": None,
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
                 },
             }
         },
+        "cli": ["airflow_provider_human.reconciliation.ledger.migrations.cli.get_cli_commands"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_human.hooks.human.HumanHook",

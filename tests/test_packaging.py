@@ -28,13 +28,25 @@ def test_the_wheel_ships_the_fake_api_but_no_test_fixtures(wheel):
     assert not [n for n in names if "local_airflow" in n or "demo_cases" in n or n.startswith("tests/")]
 
 
+def test_the_wheel_ships_the_ledger_migrations(wheel):
+    """Alembic runs them from the installed package: every revision file must be in the wheel."""
+    names = set(wheel.namelist())
+    shipped = sorted(
+        n for n in names if n.startswith("airflow_provider_human/reconciliation/ledger/migrations/versions/")
+    )
+    assert [n.rsplit("/", 1)[1] for n in shipped if n.endswith(".py")] == [
+        "rev_0001_base.py",
+        "rev_0002_interval_indexes.py",
+    ]
+
+
 def test_every_third_party_package_the_code_imports_is_declared(wheel):
     [metadata] = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
     message = email.message_from_bytes(wheel.read(metadata))
     required = {r.split(";")[0].split(">")[0].split("=")[0].split("[")[0].strip().lower()
                 for r in message.get_all("Requires-Dist") if "extra ==" not in r}  # fmt: skip
     for needed in ("apache-airflow", "apache-airflow-providers-common-sql", "apache-airflow-providers-standard",
-                   "requests", "urllib3", "pendulum", "pydantic", "sqlalchemy", "tenacity"):  # fmt: skip
+                   "requests", "urllib3", "pendulum", "pydantic", "sqlalchemy", "tenacity", "alembic"):  # fmt: skip
         assert needed in required, (needed, required)
     assert "apache-airflow-providers-sqlite" not in required  # an extra: no package code imports it
 

@@ -57,7 +57,15 @@ def grants_error(
         f"GRANT SELECT, INSERT, UPDATE ON {', '.join(ledger.tables)} TO {role}; "
         f"GRANT USAGE ON SEQUENCE {', '.join(ledger.sequences)} TO {role};"
     )
-    if action == "create":
+    if ledger.read_only:
+        write += f" GRANT SELECT ON {', '.join(ledger.read_only)} TO {role};"
+    if action == "upgrade":  # ALTER TABLE and CREATE INDEX need the tables' owner, not a grant
+        grants = (
+            f"run `airflow human ledger upgrade --conn-id <the ledger's connection>` as the role that owns the "
+            f"ledger's tables (or make {role} their owner: ALTER TABLE {name} OWNER TO {role}; and the same for "
+            f"the others), or turn [human] ledger_auto_upgrade off and upgrade ahead of the runs."
+        )
+    elif action == "create":
         grants = (
             f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}; or let an administrator run the "
             f"reconciliation once so that it creates the ledger, then: {write}"
@@ -76,6 +84,7 @@ class LedgerNames:
 
     tables: tuple[str, ...]
     sequences: tuple[str, ...]
+    read_only: tuple[str, ...] = ()  # read by every run, written only by an upgrade (the version table)
 
 
 def _role_and_schema(engine: sa.Engine, schema: str | None) -> tuple[str, str]:

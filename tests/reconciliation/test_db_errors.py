@@ -110,11 +110,12 @@ def test_a_ledger_an_admin_created_but_nobody_granted_is_told_the_grants(
     error = _reconcile_as(conn_json, monkeypatch, make_client()).error
     assert isinstance(error, HumanConfigError), repr(error)
     message = str(error)
-    assert f"database role {role} may not write table human_feedback_ledger_holders in schema public" in message
+    # the first thing a run reads is the ledger's schema revision (its version table)
+    assert f"database role {role} may not read table human_feedback_ledger_alembic_version in schema public" in message
     assert (
         f"GRANT SELECT, INSERT, UPDATE ON human_feedback_ledger, human_feedback_ledger_holders, "
         f"human_feedback_rejects TO {role}; GRANT USAGE ON SEQUENCE human_feedback_ledger_id_seq, "
-        f"human_feedback_rejects_id_seq TO {role};"
+        f"human_feedback_rejects_id_seq TO {role}; GRANT SELECT ON human_feedback_ledger_alembic_version TO {role};"
     ) in message
     assert not uploads(fake_api)  # nothing was sent
     _grant_as_told(admin, message.split("Grant it: ")[1].split(" See ")[0])
@@ -129,3 +130,33 @@ def _grant_as_told(admin, statements: str) -> None:
         for statement in statements.split(";"):
             if statement.strip():
                 conn.exec_driver_sql(statement)
+
+
+def test_a_role_that_does_not_own_an_older_ledger_is_told_who_can_upgrade_it(
+    narrow_role, monkeypatch, fake_api, make_client
+):
+    """The ledger was made before schema versions (the rev1 fixture's DDL, as its admin ran it); the run's
+    role may write it but not ALTER it: the message says that the owner runs the upgrade, and after that
+    the same role runs."""
+    from airflow_provider_human.reconciliation.ledger.migrations import LedgerTables, upgrade
+    from tests.reconciliation.test_migrations import FIXTURE
+
+    admin, role, conn_json = narrow_role
+    with admin.begin() as conn:
+        for statement in (FIXTURE / "schema.postgresql.sql").read_text().split(";\n"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+    tables = "human_feedback_ledger, human_feedback_ledger_holders, human_feedback_rejects"
+    _grant_as_told(admin, f"GRANT SELECT, INSERT, UPDATE ON {tables} TO {role}; GRANT USAGE ON SEQUENCE "
+                          f"human_feedback_ledger_id_seq, human_feedback_rejects_id_seq TO {role}")  # fmt: skip
+    seed_states(fake_api, none=["acct-1"])
+    error = _reconcile_as(conn_json, monkeypatch, make_client()).error
+    assert isinstance(error, HumanConfigError), repr(error)
+    message = str(error)
+    assert f"database role {role} may not upgrade table human_feedback_ledger in schema public" in message
+    assert "run `airflow human ledger upgrade --conn-id <the ledger's connection>` as the role that owns" in message
+    assert not uploads(fake_api)
+    upgrade(admin, LedgerTables.of("human_feedback_ledger", "human_feedback_rejects"))  # the owner does it
+    _grant_as_told(admin, f"GRANT SELECT ON human_feedback_ledger_alembic_version TO {role}")
+    _reconcile_as(conn_json, monkeypatch, make_client()).raise_for_outcome()
+    assert {key[0]: n for key, n in uploads(fake_api).items()} == {"acct-1": 1}

@@ -15,7 +15,6 @@ moves), :mod:`.review` (a person's answers), :mod:`.queries` (reads).
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -26,7 +25,7 @@ import sqlalchemy as sa
 
 from airflow_provider_human.client.coerce import to_number
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
-from airflow_provider_human.reconciliation.db_errors import LedgerNames, grants_error, is_insufficient_privilege
+from airflow_provider_human.reconciliation.db_errors import LedgerNames
 from airflow_provider_human.reconciliation.ledger import claims, leases, queries, review, writes
 from airflow_provider_human.reconciliation.ledger.claims import ClaimItem
 from airflow_provider_human.reconciliation.ledger.dialect import Growth, for_ledger
@@ -65,6 +64,8 @@ class Ledger:
     :param decision_lock_seconds: PostgreSQL: how long :meth:`deciding` waits for the decision
         lock before failing for retry, naming who holds it (the engine sets it from
         :class:`~airflow_provider_human.reconciliation.settings.ReconcileSettings`).
+    :param auto_upgrade: whether :meth:`ensure_schema` may upgrade an older ledger; None reads
+        ``[human] ledger_auto_upgrade`` (default on).
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class Ledger:
         rejects_table: str = "human_feedback_rejects",
         lease_seconds: float = 120.0,
         decision_lock_seconds: float = DEFAULT_DECISION_LOCK_SECONDS,
+        auto_upgrade: bool | None = None,
     ) -> None:
         self.dialect = for_ledger(engine)  # refuses a third backend before anything is written
         self.engine = engine
@@ -83,6 +85,7 @@ class Ledger:
         self.lease_seconds = float(lease_seconds)
         self.decision_lock_seconds = to_number(decision_lock_seconds, "decision_lock_seconds", minimum=0.001)
         self.holder = uuid.uuid4().hex
+        self.auto_upgrade = auto_upgrade  # None: [human] ledger_auto_upgrade (ensure_schema)
         self._store = Store(engine, self.dialect, self.table, self.rejects, self.holders, self.holder)
         self._growth = Growth()  # rows inserted since the planner statistics were refreshed
 
@@ -93,29 +96,18 @@ class Ledger:
     # ------------------------------------------------------------ schema and clock
 
     def ensure_schema(self) -> None:
-        """Create both tables (and the unique key) when missing; safe to race.
+        """Bring the tables to the schema this version needs: created when missing, else upgraded by the
+        shipped migrations under the database's lock (:mod:`.migrations`); a ledger newer than the code,
+        or behind it with ``[human] ledger_auto_upgrade`` off, is refused with what to do.
 
         On SQLite the database file is switched to WAL, so that concurrent runs reading the
         export are not starved by another run's ledger writes.
         """
         self.dialect.prepare(self.engine)
-        for attempt in range(10):
-            try:
-                self.metadata.create_all(self.engine, checkfirst=True)
-                return
-            except sa.exc.DatabaseError as exc:
-                if is_insufficient_privilege(exc):  # no retry can fix it: say which grant is missing
-                    raise grants_error(self.engine, exc, self._named_in(exc), "create", self._names()) from exc
-                # Another run created a table or index between our check and our CREATE: check again.
-                if attempt == 9:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        from airflow_provider_human.reconciliation.ledger import migrations  # Alembic: not at DAG parse
 
-    def _named_in(self, exc: sa.exc.DatabaseError) -> str:
-        """The ledger table a failed statement was about (the ledger's own when none is named)."""
-        statement = str(exc.statement or "")
-        named = [t.fullname for t in (self.holders, self.rejects) if t.name in statement.replace('"', "")]
-        return named[0] if named else self.table.fullname
+        tables = migrations.LedgerTables.of(self.table.name, self.rejects.name)
+        migrations.ensure_head(self.engine, tables, auto_upgrade=self.auto_upgrade, names=self._names())
 
     def _names(self) -> LedgerNames:
         tables = (self.table, self.holders, self.rejects)

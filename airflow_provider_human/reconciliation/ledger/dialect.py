@@ -69,6 +69,14 @@ class LedgerBackend(AnySQL):
     def prepare(self, engine: sa.Engine) -> None:
         """Before the schema is checked: what the database file or server needs once."""
 
+    @contextmanager
+    def schema_lock(self, engine: sa.Engine, key: str) -> Iterator[sa.Connection]:
+        """One connection holding the database's lock for a ledger's schema (``key``), committed at the end.
+
+        Two first runs (or a run and ``airflow human ledger upgrade``) then upgrade one after the other."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
     def insert_claims(self, conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: list[list[Any]]) -> int:
         """Insert claimed rows (values in ``names``' order), skipping existing keys; returns how many were new."""
         raise NotImplementedError
@@ -105,6 +113,20 @@ class SQLite(LedgerBackend):
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         except sa.exc.OperationalError:
             pass  # another run holds the file right now and is switching it (or has): fine either way
+
+    @contextmanager
+    def schema_lock(self, engine: sa.Engine, key: str) -> Iterator[sa.Connection]:
+        """``BEGIN IMMEDIATE``: the write lock, waited for on the busy timeout, DDL inside the transaction."""
+        with engine.connect() as conn:
+            # the driver would begin only before DML and run DDL outside any transaction
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
 
     def insert_claims(self, conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: list[list[Any]]) -> int:
         """One executemany in the driver, rows skipped by ON CONFLICT not counted (SQLite reports this exactly).
@@ -166,6 +188,13 @@ class PostgreSQL(LedgerBackend):
 
     def insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table)
+
+    @contextmanager
+    def schema_lock(self, engine: sa.Engine, key: str) -> Iterator[sa.Connection]:
+        """A transaction-scoped advisory lock on ``key``; PostgreSQL's DDL runs inside that transaction."""
+        with engine.connect() as conn, conn.begin():
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+            yield conn
 
     def insert_claims(self, conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: list[list[Any]]) -> int:
         """``INSERT ... SELECT FROM unnest(<one array per column>) ON CONFLICT DO NOTHING``.

@@ -67,6 +67,7 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("sent_at", sa.String(32)),
         sa.UniqueConstraint(*KEY, name=f"uq_{ledger}_outcome"),
         sa.Index(f"ix_{ledger}_closed", "closed_at"),
+        sa.Index(f"ix_{ledger}_interval_state", "interval_start", "state"),  # one day's rows (revision 0002)
     )
     # A partial index: rows that are done (most of them) leave the holder index, so a day's
     # million claims and transitions stay cheap. It also finds a batch's rows (this holder's
@@ -89,6 +90,7 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("owner", sa.String(512), nullable=False),
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.UniqueConstraint("row_hash", "reason", name=f"uq_{rejects}_row"),
+        sa.Index(f"ix_{rejects}_interval", "interval_start"),  # interval_rejects (revision 0002)
     )
     # One lease per try, not per row: a heartbeat renews one row however many outcomes a try holds.
     holders_table = sa.Table(
