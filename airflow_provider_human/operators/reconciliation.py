@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowTaskTerminated
+
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number, to_optional_int
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
@@ -140,6 +142,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.decision_lock_seconds = decision_lock_seconds
         self.v2_incident_names = v2_incident_names
         self.fail_on_review = fail_on_review
+        self._running: Reconciler | None = None  # the try's run while it is under way (see on_kill)
 
     def run(self, context: Any) -> dict[str, Any]:
         reports = reports_base(self.reports_dir)  # a bad location fails before any request
@@ -175,14 +178,34 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             lease_seconds=self.lease_seconds,
         )
         reconciler = Reconciler(self.hook.client, source, ledger, policy=policy, settings=settings)
-        result = reconciler.run(start, end, owner=task_owner(context, self.task_id))
+        self._running = reconciler
+        try:
+            result = reconciler.run(start, end, owner=task_owner(context, self.task_id))
+        finally:
+            self._running = None
         report = result.report
         ti = context.get("ti") if context else None
-        report.write(reports, try_number=getattr(ti, "try_number", None))
+        paths = report.write(reports, try_number=getattr(ti, "try_number", None))
         self.log.info("HUMAN reconciliation report:\n%s", report.as_table())
-        self.log.info("Reports written: %s", ", ".join(report.report_paths))
+        self.log.info("Reports written: %s", ", ".join(paths))
         result.raise_for_outcome()
         return report.summary()
+
+    def on_kill(self) -> None:
+        """A SIGTERM (a cleared or marked task, a worker shut down): stop the try and free its rows now.
+
+        Airflow's Task SDK calls this from its SIGTERM handler in the task's process and then
+        lets the task go on until the supervisor's SIGKILL. Raising ``AirflowTaskTerminated``
+        here unwinds the run where it stands: its open transaction rolls back and the engine
+        releases the try's lease at once, so the next try adopts the rows within seconds
+        instead of after ``lease_seconds``. An upload cut off mid-request stays ``sending``
+        and is verified by lookup, never resent blindly. Once the run is releasing (or done),
+        nothing is raised.
+        """
+        reconciler = getattr(self, "_running", None)
+        if reconciler is not None and reconciler.stoppable:
+            self.log.warning("Killed (SIGTERM): stopping the reconciliation and releasing its lease")
+            raise AirflowTaskTerminated("the reconciliation try was killed; its lease is released")
 
     def _shard(self) -> tuple[int, int] | None:
         count = to_optional_int(self.shard_count, "shard_count")
