@@ -90,7 +90,7 @@ def test_a_sigtermed_try_releases_its_lease_and_the_next_try_finishes_the_day(
     assert holders[0].lease_until <= ledger.clock(), (tmp_path / "task.log").read_text()[-3000:]
 
     # the next try (waiting 3 s at most for others) finishes the day; nothing applied twice
-    report, result = reconcile(owner="human_killed_try/manual/reconcile/-1", wait_for_others_seconds=3.0)
+    _, result = reconcile(owner="human_killed_try/manual/reconcile/-1", wait_for_others_seconds=3.0)
     assert result.ok
     assert effects(fake_api) == {("tp", "ato", "resolved", "resolved"): 1, ("fp", "ato", "resolved", "no_attack"): 1}
     assert {r["account_id"]: r["state"] for r in case_db.ledger_rows()} == {"tp": "sent", "fp": "sent"}
