@@ -160,15 +160,16 @@ class Reconciler:
         """The work, under this try's lease; the lease released at the end, however the work ended.
 
         The heartbeat stops before the release, so no renewal can land after it. ``stoppable``
-        is cleared first thing after the work: a stop arriving later cannot cut the release short.
+        is cleared first thing after the work: a stop arriving later cannot cut the heartbeat's
+        stop or the release short.
         """
         try:
-            try:
-                self.stoppable = True
-                with self.ledger.heartbeat():
+            with self.ledger.heartbeat():
+                try:
+                    self.stoppable = True
                     self._reconcile(run, steps, read_source)
-            finally:
-                self.stoppable = False
+                finally:
+                    self.stoppable = False
         finally:
             released = self.ledger.release()
             if released:
