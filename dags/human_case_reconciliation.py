@@ -47,6 +47,15 @@ from airflow_provider_human.operators.review import review_requests_asset
 
 REVIEW_REQUESTS = review_requests_asset("human_case_db")  # the schedule of dags/human_case_review.py
 
+#: What the day is decided with. human_case_review.py decides a person's Resend again with the
+#: same values (its own DECIDING, kept equal: tests/reconciliation/test_review_settings.py checks).
+DECIDING = {
+    "policy": None,  # the documented table; e.g. {"confirmed_fraud": {"unknown": "resolved/manually_identified"}}
+    "v2_incident_names": None,  # the documented default; e.g. {"ato": ["account_takeover"], "fake_account": ["fa"]}
+    "per_case_comments": False,
+    "lease_seconds": 120.0,
+}
+
 with DAG(
     dag_id="human_case_reconciliation",
     description="Daily: closed fraud cases to Account Defender feedback, exactly once; a person reviews what no rule may decide.",
@@ -103,6 +112,7 @@ with DAG(
         reprocess="{{ params.reprocess }}",
         shard_count="{{ params.shards }}",
         fail_on_review=False,  # items for a person go to the review step below, not to a red task
+        **DECIDING,
     ).expand(shard_index=shard_indexes())
 
     @task

@@ -25,6 +25,15 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 from airflow_provider_human.operators.review import HumanReconciliationReviewOperator, review_requests_asset
 from airflow_provider_human.review_assignees import configured_assignees
 
+#: What human_case_reconciliation.py decides each day with: a Resend is decided again with the
+#: same values (its DECIDING, kept equal: tests/reconciliation/test_review_settings.py checks).
+DECIDING = {
+    "policy": None,  # the documented table; e.g. {"confirmed_fraud": {"unknown": "resolved/manually_identified"}}
+    "v2_incident_names": None,  # the documented default; e.g. {"ato": ["account_takeover"], "fake_account": ["fa"]}
+    "per_case_comments": False,
+    "lease_seconds": 120.0,
+}
+
 with DAG(
     dag_id="human_case_review",
     description="Every item the reconciliation may not decide alone, all days in one request for a person.",
@@ -48,4 +57,5 @@ with DAG(
         response_timeout=timedelta(hours=12),
         # Only these people may answer ([human] review_assignees); unset: anyone who may edit this DAG.
         assigned_users=configured_assignees(),
+        **DECIDING,  # a Resend is decided again: as the day was
     )

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from airflow_provider_human.client.attack_types import AttackType
+from airflow_provider_human.client.attack_types import AttackType, IncidentNames
 from airflow_provider_human.exceptions import HumanResponseError
 
 
@@ -51,7 +51,7 @@ class ActiveIncident(_Response):
 
     @property
     def attack(self) -> AttackType | None:
-        """The incident's attack type, or ``None`` if HUMAN reports one this provider does not know."""
+        """The incident's attack type by the default names, or ``None`` for a name they do not list."""
         return AttackType.from_v2_incident(self.attack_type)
 
 
@@ -73,9 +73,13 @@ class AccountInfoV2(_Response):
     active_incidents: list[ActiveIncident] = Field(default_factory=list)
     aggregative_data: AggregativeData | None = None
 
-    def pending_attack_types(self) -> set[AttackType]:
-        """Attack types with a Pending incident (the v2 ``active_incidents``)."""
-        return {i.attack for i in self.active_incidents if i.attack is not None}
+    def pending_attack_types(self, names: IncidentNames | None = None) -> set[AttackType]:
+        """Attack types with a Pending incident (the v2 ``active_incidents``), named by ``names``
+        (the ``v2_incident_names`` setting; default :data:`DEFAULT_INCIDENT_NAMES`). An unknown
+        name is left out here: :func:`~airflow_provider_human.reconciliation.ad_state.read_ad_state`
+        makes such a state ``ambiguous``, never "no incident"."""
+        found = (AttackType.from_v2_incident(i.attack_type, names) for i in self.active_incidents)
+        return {a for a in found if a is not None}
 
 
 class InteractionDetails(_Response):

@@ -1,8 +1,11 @@
 """What every HUMAN operator shares: the connection id and the hook (input coercion: client/coerce.py),
-and what operators read from the task context (the owner of their ledger rows, interval bounds)."""
+what operators read from the task context (the owner of their ledger rows, interval bounds), and
+what the reconciliation and review operators decide with (the same arguments, built one way)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -10,8 +13,13 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_human.client import HumanInputError
+from airflow_provider_human.client.coerce import to_bool, to_optional_int
 from airflow_provider_human.hooks.human import HumanHook
+from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.outcomes import parse_timestamp
+from airflow_provider_human.reconciliation.policy import DecisionPolicy
+from airflow_provider_human.reconciliation.settings import ReconcileSettings
+from airflow_provider_human.reconciliation.sources import sql_engine
 
 
 class HumanBaseOperator(BaseOperator):
@@ -62,3 +70,46 @@ def context_moment(value: Any, context: Any, key: str, field: str) -> datetime:
     if moment is None:
         raise HumanInputError(field, value, "must be an ISO 8601 timestamp")
     return moment
+
+
+#: The arguments both the reconciliation and the review operator take for deciding; the first
+#: four are templated (``lease_seconds`` and ``decision_lock_seconds`` are plain numbers).
+DECIDING_TEMPLATE_FIELDS = ("batch_size", "per_case_comments", "policy", "v2_incident_names")
+DECIDING_ARGUMENTS = (*DECIDING_TEMPLATE_FIELDS, "lease_seconds", "decision_lock_seconds")
+
+
+@dataclass(frozen=True)
+class Deciding:
+    """What a reconciliation decides and holds its rows with, read from an operator's (rendered) arguments.
+
+    The review operator's Resend decides again: it takes the same arguments, and a DAG passes
+    both operators the same objects, so that a person's answer is decided by the table, the
+    v2 incident names and the lease of the reconciliation that made the rows.
+    """
+
+    policy: Mapping[str, Mapping[str, str]] | None
+    v2_incident_names: Mapping[str, Sequence[str]] | None
+    per_case_comments: bool | str
+    batch_size: int | str | None
+    lease_seconds: float
+    decision_lock_seconds: float
+
+    @classmethod
+    def of(cls, operator: Any) -> Deciding:
+        return cls(**{name: getattr(operator, name) for name in DECIDING_ARGUMENTS})
+
+    def decision_policy(self) -> DecisionPolicy:
+        return DecisionPolicy(self.policy or None)
+
+    def settings(self, **run: Any) -> ReconcileSettings:
+        """The run's settings: the deciding ones from these arguments, the rest (``run``) the caller's."""
+        return ReconcileSettings(
+            batch_size=to_optional_int(self.batch_size, "batch_size"),
+            per_case_comments=to_bool(self.per_case_comments, "per_case_comments"),
+            v2_incident_names=self.v2_incident_names,
+            decision_lock_seconds=self.decision_lock_seconds,
+            **run,
+        )
+
+    def ledger(self, conn_id: str, table: str, rejects_table: str) -> Ledger:
+        return Ledger(sql_engine(conn_id), table=table, rejects_table=rejects_table, lease_seconds=self.lease_seconds)

@@ -6,19 +6,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowTaskTerminated
+
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number, to_optional_int
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
-from airflow_provider_human.operators.base import HumanBaseOperator, context_moment, task_owner
+from airflow_provider_human.operators.base import Deciding, HumanBaseOperator, context_moment, task_owner
 from airflow_provider_human.reconciliation.engine import Reconciler
-from airflow_provider_human.reconciliation.ledger import Ledger
-from airflow_provider_human.reconciliation.policy import DecisionPolicy
-from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.sources import (
     MAX_FIELD_CHARS,
     FileOutcomeSource,
     SqlOutcomeSource,
-    sql_engine,
 )
 from airflow_provider_human.reports_location import reports_base
 
@@ -60,8 +58,13 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
     :param decision_lock_seconds: PostgreSQL ledger: how long to wait for the decision lock before
         failing for retry with its holder named (``DecisionLockTimeoutError``; default 120).
     :param v2_incident_names: v2 incident names per attack type, e.g. ``{"ato": ["account_takeover"],
-        "fake_account": ["fake_account"]}`` (the default is a documented guess; unknown names make
-        the AD state ambiguous, for a person).
+        "fake_account": ["fake_account"]}`` (templated; the default is a documented guess; unknown
+        names make the AD state ambiguous, for a person).
+
+    ``policy``, ``v2_incident_names``, ``per_case_comments``, ``batch_size``, ``lease_seconds`` and
+    ``decision_lock_seconds`` are what the day is decided with: pass the review operator
+    (:class:`~airflow_provider_human.operators.review.HumanReconciliationReviewOperator`) the
+    same objects, so that a person's Resend is decided the same way.
     :param fail_on_review: fail when items wait for a person (default). Set ``False`` when a
         :class:`~airflow_provider_human.operators.review.HumanReconciliationReviewOperator` follows:
         this task then succeeds with the items listed, and the review step asks a person.
@@ -78,11 +81,12 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         "reprocess",
         "per_case_comments",
         "policy",
+        "v2_incident_names",
         "reports_dir",
         "shard_index",
         "shard_count",
     )
-    template_fields_renderers = {"policy": "json"}
+    template_fields_renderers = {"policy": "json", "v2_incident_names": "json"}
 
     def __init__(
         self,
@@ -140,25 +144,22 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         self.decision_lock_seconds = decision_lock_seconds
         self.v2_incident_names = v2_incident_names
         self.fail_on_review = fail_on_review
+        self._running: Reconciler | None = None  # the try's run while it is under way (see on_kill)
 
     def run(self, context: Any) -> dict[str, Any]:
         reports = reports_base(self.reports_dir)  # a bad location fails before any request
         start = context_moment(self.interval_start, context, "data_interval_start", "interval_start")
         end = context_moment(self.interval_end, context, "data_interval_end", "interval_end")
-        settings = ReconcileSettings(
-            batch_size=to_optional_int(self.batch_size, "batch_size"),
+        deciding = Deciding.of(self)
+        settings = deciding.settings(
             max_reject_ratio=to_number(self.max_reject_ratio, "max_reject_ratio", maximum=1.0),
             dry_run=to_bool(self.plan_only, "dry_run"),
             reprocess=to_bool(self.reprocess, "reprocess"),
-            per_case_comments=to_bool(self.per_case_comments, "per_case_comments"),
             shard=self._shard(),
             wait_for_others_seconds=self.wait_for_others_seconds,
             verify_after_seconds=self.verify_after_seconds,
-            decision_lock_seconds=self.decision_lock_seconds,
-            v2_incident_names=self.v2_incident_names,
             fail_on_review=to_bool(self.fail_on_review, "fail_on_review"),
         )
-        policy = DecisionPolicy(self.policy or None)
         source = (
             FileOutcomeSource(
                 self.source_path,
@@ -168,21 +169,36 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             if self.source_path
             else SqlOutcomeSource(self.source_conn_id, self.source_table, self.columns)
         )
-        ledger = Ledger(
-            sql_engine(self.ledger_conn_id or self.source_conn_id),
-            table=self.ledger_table,
-            rejects_table=self.rejects_table,
-            lease_seconds=self.lease_seconds,
-        )
-        reconciler = Reconciler(self.hook.client, source, ledger, policy=policy, settings=settings)
-        result = reconciler.run(start, end, owner=task_owner(context, self.task_id))
+        ledger = deciding.ledger(self.ledger_conn_id or self.source_conn_id, self.ledger_table, self.rejects_table)
+        reconciler = Reconciler(self.hook.client, source, ledger, policy=deciding.decision_policy(), settings=settings)
+        self._running = reconciler
+        try:
+            result = reconciler.run(start, end, owner=task_owner(context, self.task_id))
+        finally:
+            self._running = None
         report = result.report
         ti = context.get("ti") if context else None
-        report.write(reports, try_number=getattr(ti, "try_number", None))
+        paths = report.write(reports, try_number=getattr(ti, "try_number", None))
         self.log.info("HUMAN reconciliation report:\n%s", report.as_table())
-        self.log.info("Reports written: %s", ", ".join(report.report_paths))
+        self.log.info("Reports written: %s", ", ".join(paths))
         result.raise_for_outcome()
         return report.summary()
+
+    def on_kill(self) -> None:
+        """A SIGTERM (a cleared or marked task, a worker shut down): stop the try and free its rows now.
+
+        Airflow's Task SDK calls this from its SIGTERM handler in the task's process and then
+        lets the task go on until the supervisor's SIGKILL. Raising ``AirflowTaskTerminated``
+        here unwinds the run where it stands: its open transaction rolls back and the engine
+        releases the try's lease at once, so the next try adopts the rows within seconds
+        instead of after ``lease_seconds``. An upload cut off mid-request stays ``sending``
+        and is verified by lookup, never resent blindly. Once the run is releasing (or done),
+        nothing is raised.
+        """
+        reconciler = getattr(self, "_running", None)
+        if reconciler is not None and reconciler.stoppable:
+            self.log.warning("Killed (SIGTERM): stopping the reconciliation and releasing its lease")
+            raise AirflowTaskTerminated("the reconciliation try was killed; its lease is released")
 
     def _shard(self) -> tuple[int, int] | None:
         count = to_optional_int(self.shard_count, "shard_count")

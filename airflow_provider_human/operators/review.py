@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,13 +19,13 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number
+from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
 from airflow_provider_human.hooks.human import HumanHook
+from airflow_provider_human.operators.base import DECIDING_TEMPLATE_FIELDS, Deciding
 from airflow_provider_human.reconciliation.engine import Reconciler
 from airflow_provider_human.reconciliation.ledger import NEEDS_A_PERSON, Answer, Ledger, ReviewItem
 from airflow_provider_human.reconciliation.outcomes import format_utc, parse_timestamp
 from airflow_provider_human.reconciliation.report import safe_name
-from airflow_provider_human.reconciliation.settings import ReconcileSettings
-from airflow_provider_human.reconciliation.sources import sql_engine
 from airflow_provider_human.reports_location import reports_base, write_text
 from airflow_provider_human.words import counted
 
@@ -102,10 +102,23 @@ class HumanReconciliationReviewOperator(HITLOperator):
     :param wait_for_others_seconds: how long the Resend's run waits for that verification (and
         for rows another run holds); at least ``verify_after_seconds``. Default:
         ``verify_after_seconds`` + 30 s.
+    :param policy: the reconciliation's decision table (templated): a Resend of a reversal, edited
+        or ambiguous item is decided again by it.
+    :param v2_incident_names: the reconciliation's v2 incident names (templated): the Resend's
+        fresh lookup is read with them.
+    :param per_case_comments: the reconciliation's (templated): which comment a Resend sends.
+    :param batch_size: the reconciliation's (templated): account ids per upload.
+    :param lease_seconds: the reconciliation's: how long the Resend's rows stay reserved without a heartbeat.
+    :param decision_lock_seconds: the reconciliation's: PostgreSQL's bound on the decision lock wait.
+
+    The last six are what the day was decided with: pass the same objects as to the
+    :class:`~airflow_provider_human.operators.reconciliation.HumanCaseReconciliationOperator`
+    (the example DAGs share one ``DECIDING`` dict).
     """
 
     template_fields: Sequence[str] = (
         *HITLOperator.template_fields, "interval_end", "reports_dir", "plan_only", "every_day",
+        *DECIDING_TEMPLATE_FIELDS,
     )  # fmt: skip
     ui_color = "#1f2a44"
     ui_fgcolor = "#ffffff"
@@ -126,6 +139,12 @@ class HumanReconciliationReviewOperator(HITLOperator):
         every_day: bool | str = False,
         subject: str = "HUMAN reconciliation: items for a person",
         response_timeout: timedelta | None = timedelta(hours=12),
+        policy: Mapping[str, Mapping[str, str]] | None = None,
+        v2_incident_names: Mapping[str, Sequence[str]] | None = None,
+        per_case_comments: bool | str = False,
+        batch_size: int | str | None = None,
+        lease_seconds: float = 120.0,
+        decision_lock_seconds: float = DEFAULT_DECISION_LOCK_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -154,9 +173,15 @@ class HumanReconciliationReviewOperator(HITLOperator):
         self.max_listed = max_listed
         self.plan_only = dry_run  # not "dry_run": that is BaseOperator.dry_run(), a method
         self.every_day = every_day
+        self.policy = policy
+        self.v2_incident_names = v2_incident_names
+        self.per_case_comments = per_case_comments
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.decision_lock_seconds = decision_lock_seconds
 
     def _ledger(self) -> Ledger:
-        return Ledger(sql_engine(self.ledger_conn_id), table=self.ledger_table, rejects_table=self.rejects_table)
+        return Deciding.of(self).ledger(self.ledger_conn_id, self.ledger_table, self.rejects_table)
 
     def _until(self, context: Any) -> str | None:
         if to_bool(self.every_day, "every_day"):
@@ -237,13 +262,14 @@ class HumanReconciliationReviewOperator(HITLOperator):
         try:
             ti = context["ti"]
             errors = []
+            deciding = Deciding.of(self)  # what the day's reconciliation decided with
             for start, end in sorted(intervals):
-                ledger = self._ledger()
-                settings = ReconcileSettings(
+                settings = deciding.settings(
                     wait_for_others_seconds=self.wait_for_others_seconds,
                     verify_after_seconds=self.verify_after_seconds,
                 )
-                reconciler = Reconciler(hook.client, _NoSource(), ledger, settings=settings)
+                reconciler = Reconciler(hook.client, _NoSource(), self._ledger(), policy=deciding.decision_policy(),
+                                        settings=settings)  # fmt: skip
                 owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
                 result = reconciler.run(datetime.fromisoformat(start), datetime.fromisoformat(end), owner,
                                         read_source=False)  # fmt: skip

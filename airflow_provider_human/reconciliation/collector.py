@@ -2,10 +2,10 @@
 
 A day of a million outcomes allocates millions of short-lived objects, and enough of them
 outlive a young collection to set off a full one again and again. Each full collection
-walks every object in the process, Airflow's own modules included: 81 full collections
-took 8.1 s of a 53 s run of ``benchmarks/bench_engine.py`` (measured 2026-12-05).
-:func:`gc.freeze` moves what already exists to the permanent generation for the run, so
-full collections walk only the run's own objects; :func:`gc.unfreeze` gives them back
+walks every object in the process, Airflow's own modules included (the figures are in
+docs/benchmarks.md, "the run freezes the heap it found"). :func:`gc.freeze` moves what
+already exists to the permanent generation for the run, so full collections walk only the
+run's own objects; :func:`gc.unfreeze` gives them back
 when the last run in the process ends. Nothing is disabled: reference cycles the run
 creates are still collected. A process whose heap was frozen already (Airflow freezes
 before it forks, e.g. LocalExecutor workers) is left frozen: unfreezing would undo its

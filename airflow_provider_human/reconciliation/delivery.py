@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
 
 from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.builders import FeedbackGroupKey, FeedbackResult, FeedbackStatus
 from airflow_provider_human.client.client import HumanClient
-from airflow_provider_human.client.responses import AccountInfoV2
 from airflow_provider_human.exceptions import (
     HumanAuthError,
     HumanBadRequestError,
@@ -25,16 +23,17 @@ from airflow_provider_human.exceptions import (
 )
 from airflow_provider_human.reconciliation.ad_state import IncidentNames
 from airflow_provider_human.reconciliation.ledger import Ledger, LedgerRow, LedgerState
+from airflow_provider_human.reconciliation.lookups import Lookups
 from airflow_provider_human.reconciliation.policy import ReviewKind
 from airflow_provider_human.reconciliation.report import ReconciliationReport
+from airflow_provider_human.reconciliation.run import LOGGER
 from airflow_provider_human.reconciliation.settings import ReconcileSettings
 from airflow_provider_human.reconciliation.verify import Applied, was_applied
 from airflow_provider_human.words import counted
 
-log = logging.getLogger("airflow_provider_human.reconciliation.engine")  # one logger name for the run's story
+log = logging.getLogger(LOGGER)
 
 IN_DOUBT = (LedgerState.SENDING, LedgerState.IN_DOUBT)
-Lookup = Callable[[Iterable[str]], tuple[dict[str, AccountInfoV2], dict[str, Exception]]]
 
 
 class Delivery:
@@ -47,15 +46,14 @@ class Delivery:
         settings: ReconcileSettings,
         batch_size: int,
         names: IncidentNames,
-        *,
-        lookup: Lookup,
+        lookups: Lookups,
     ) -> None:
         self.client = client
         self.ledger = ledger
         self.settings = settings
         self.batch_size = batch_size
         self.incident_names = names
-        self.lookup = lookup
+        self.lookups = lookups
 
     def verify_in_doubt(self, report: ReconciliationReport) -> int:
         """Uploads whose fate is unknown: look, then mark sent, queue again, or hand to a person.
@@ -69,7 +67,7 @@ class Delivery:
             if not rows:
                 continue
             rounds += 1
-            infos, _errors = self.lookup({r.account_id for r in rows})  # failures: the next round looks again
+            infos, _errors = self.lookups.fetch({r.account_id for r in rows})  # failures: the next round looks again
             judged: dict[tuple[Applied, str], list[LedgerRow]] = {}
             for row in rows:
                 info = infos.get(row.account_id)
@@ -108,7 +106,7 @@ class Delivery:
             detail = f"{why}, but a newer outcome of the pair was decided since: {newer.describe()}"
             moved = self.ledger.move([row.id], IN_DOUBT, LedgerState.NEEDS_REVIEW, review=ReviewKind.IN_DOUBT.value,
                                      error=f"needs review: {detail}"[:1000])  # fmt: skip
-            report.counts["needs_review"] += moved
+            report.count("needs_review", moved)
             log.error("NEEDS REVIEW: account %s, %s, %s/%s, batch %s: %s; not resent", row.account_id,
                       row.attack_type, row.feedback_status, row.feedback_result or "-", row.batch_id,
                       detail)  # fmt: skip
@@ -120,17 +118,17 @@ class Delivery:
         ids = [r.id for r in rows]
         if applied is Applied.YES:
             moved = self.ledger.mark_sent(ids, None, note=f"in doubt, verified applied by lookup: {why}")
-            report.counts["verified_applied"] += moved
+            report.count("verified_applied", moved)
             log.warning("%d in-doubt uploads verified applied by lookup (%s); marked sent", moved, why)
         elif applied is Applied.NO:
             moved = self.ledger.move(ids, IN_DOUBT, LedgerState.PLANNED, batch_id=None, marked_at=None,
                                      error=f"in doubt, verified not applied by lookup: {why}")  # fmt: skip
-            report.counts["verified_not_applied"] += moved
+            report.count("verified_not_applied", moved)
             log.warning("%d in-doubt uploads verified NOT applied by lookup (%s); they are sent again", moved, why)
         else:
             moved = self.ledger.move(ids, IN_DOUBT, LedgerState.NEEDS_REVIEW, review=ReviewKind.IN_DOUBT.value,
                                      error=f"needs review: {why}")  # fmt: skip
-            report.counts["needs_review"] += moved
+            report.count("needs_review", moved)
             for row in rows:
                 log.error("NEEDS REVIEW: account %s, %s, %s/%s, batch %s: %s; not resent, not marked sent",
                           row.account_id, row.attack_type, row.feedback_status, row.feedback_result or "-",
@@ -164,7 +162,7 @@ class Delivery:
         except HumanFeedbackInDoubtError as exc:
             moved = self.ledger.finish_batch(batch_id, LedgerState.IN_DOUBT, http_status=exc.http_status,
                                              error=str(exc)[:1000])  # fmt: skip
-            report.counts["in_doubt"] += moved
+            report.count("in_doubt", moved)
             log.error("Batch %s (%s, %s) is IN DOUBT: verified by lookup before anything is resent: %s",
                       batch_id, label, size, exc)  # fmt: skip
             return True
@@ -172,7 +170,7 @@ class Delivery:
             moved = self.ledger.finish_batch(batch_id, LedgerState.FAILED, http_status=exc.http_status,
                                              review=ReviewKind.REJECTED.value,
                                              error=str(exc)[:1000])  # fmt: skip
-            report.counts["failed"] += moved
+            report.count("failed", moved)
             log.error("Batch %s (%s, %s) was rejected by HUMAN: %s", batch_id, label, size, exc)
             return True
         except HumanError as exc:  # answered before HUMAN acted (401/403, 429 after retries, never sent)
@@ -180,7 +178,7 @@ class Delivery:
                                              error=str(exc)[:1000])  # fmt: skip
             if isinstance(exc, HumanAuthError | HumanConfigError):  # every batch would meet it: the run stops
                 raise
-            report.counts["not_applied"] += moved
+            report.count("not_applied", moved)
             log.error("Batch %s (%s, %s) was not applied; left planned for a later try: %s",
                       batch_id, label, size, exc)  # fmt: skip
             return False
@@ -188,8 +186,8 @@ class Delivery:
         if marked < len(rows):
             log.warning("Batch %s was applied, but %d of its outcomes were adopted meanwhile; their new holder "
                         "verifies them by lookup", batch_id, len(rows) - marked)  # fmt: skip
-        report.counts["requests_sent"] += 1
-        report.counts["accounts_sent"] += len(accounts)
-        report.uploads_by_result[key.result.value if key.result else key.status.value] += len(accounts)
+        report.count("requests_sent")
+        report.count("accounts_sent", len(accounts))
+        report.uploaded(key.result.value if key.result else key.status.value, len(accounts))
         log.info("Sent batch %s: %s, %s", batch_id, size, label)
         return True

@@ -1,17 +1,19 @@
 """The run report: counts a person can check against the API's log, as a table, JSON and Markdown.
 
-Every counter lives in one :class:`~collections.Counter` keyed by category (``COUNTERS``
-names and orders them); reasons for rejects and skips and the results sent are broken
-down in their own counters.
+Every counter lives in one :class:`Counts` keyed by category (``COUNTERS`` names and orders
+them, and a category it does not name is refused when counted, never dropped from the
+summary); reasons for rejects and skips and the results sent are broken down in their own
+counters. The run's steps count through the report's methods; only the report writes its fields.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from airflow_provider_human.reports_location import write_text
@@ -51,6 +53,28 @@ COUNTERS: dict[str, str] = {
 
 
 MAX_LISTED = 1000  # rejected case ids kept per try in the JSON report
+
+
+class Counts(Counter[str]):
+    """A :class:`~collections.Counter` of the categories ``COUNTERS`` names, and of no other.
+
+    ``summary()`` and ``as_dict()`` list exactly ``COUNTERS``: a category counted but not named
+    there would vanish from every report, so it is refused (``KeyError``) when counted instead.
+    """
+
+    def __missing__(self, key: str) -> int:
+        _known(key)
+        return 0
+
+    def __setitem__(self, key: str, value: int) -> None:
+        super().__setitem__(_known(key), value)
+
+
+def _known(key: str) -> str:
+    if key not in COUNTERS:
+        raise KeyError(f"{key!r} is not a report counter: name it in report.COUNTERS to count it")
+    return key
+
 
 #: keys of :attr:`ReconciliationReport.interval`, as the report names them
 INTERVAL_LABELS: dict[str, str] = {
@@ -98,7 +122,7 @@ class ReconciliationReport:
     source: str
     dry_run: bool = False
     shard: str | None = None
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counts = field(default_factory=Counts)
     rejected: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     uploads_by_result: Counter[str] = field(default_factory=Counter)
@@ -116,6 +140,34 @@ class ReconciliationReport:
     report_paths: list[str] = field(default_factory=list)
     #: the error that ended the try early, in words (``None``: the try ran to its verdict)
     error: str | None = None
+
+    # ---------------------------------------------------------- what the run's steps tell it
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add ``n`` to one of ``COUNTERS`` (an unknown key raises ``KeyError``)."""
+        self.counts[key] += n
+
+    def reject(self, reason: str, case: str | None) -> None:
+        """One row rejected for ``reason``; the first ``MAX_LISTED`` case ids are kept."""
+        self.rejected[reason] += 1
+        if len(self.rejected_cases) < MAX_LISTED:
+            self.rejected_cases.append((reason, case))
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+
+    def uploaded(self, result: str, accounts: int) -> None:
+        """Accounts sent (or, in a dry run, planned) with ``result`` (the status when it has none)."""
+        self.uploads_by_result[result] += accounts
+
+    def ended(
+        self, ledger_states: dict[str, int], interval: dict[str, Any], left: list[str], for_review: list[dict[str, Any]]
+    ) -> None:
+        """The verdict: the interval's truth from the ledger and what is left of it."""
+        self.ledger_states, self.interval, self.left, self.for_review = ledger_states, interval, left, for_review
+
+    def took(self, seconds: float) -> None:
+        self.duration_seconds = seconds
 
     @property
     def rejected_total(self) -> int:
@@ -149,8 +201,9 @@ class ReconciliationReport:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "counts"}
         data["counts"] = {key: self.counts[key] for key in COUNTERS}  # every counter, zeros included
+        data = {f.name: data[f.name] for f in fields(self)}  # in the fields' order
         for key in ("rejected", "skipped", "uploads_by_result"):
             data[key] = dict(sorted(getattr(self, key).items()))
         return data

@@ -25,6 +25,7 @@ from airflow_provider_human.client.client import HumanClient
 from airflow_provider_human.reconciliation.ad_state import IncidentNames
 from airflow_provider_human.reconciliation.delivery import Delivery
 from airflow_provider_human.reconciliation.ledger import Ledger, LedgerState
+from airflow_provider_human.reconciliation.lookups import Lookups
 from airflow_provider_human.reconciliation.outcomes import CaseOutcome, Verdict, format_utc
 from airflow_provider_human.reconciliation.policy import Category
 from airflow_provider_human.reconciliation.report import ReconciliationReport
@@ -83,7 +84,8 @@ def send_through_ledger(
             with ledger.deciding() as decider:
                 decider.claim(items, owner=owner, interval=interval)
             settings = ReconcileSettings(batch_size=batch_size)
-            delivery = Delivery(client, ledger, settings, batch_size, IncidentNames(), lookup=_no_lookup)
+            lookups = Lookups(client, settings, report)  # nothing is verified here: never called
+            delivery = Delivery(client, ledger, settings, batch_size, IncidentNames(), lookups)
             try:
                 delivery.upload(report)
             except Exception as exc:  # an auth or configuration error stops every batch
@@ -97,7 +99,3 @@ def send_through_ledger(
     told.requests = report.counts["requests_sent"]
     told.states = ledger.states_of_cases(f"operator:{tag}:")
     return told
-
-
-def _no_lookup(accounts: object) -> tuple[dict, dict]:  # pragma: no cover - never called: nothing is verified here
-    return {}, {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -61,6 +61,16 @@ def test_sql_source_reads_renamed_columns_in_chunks(case_db):
                 "2026-11-19T00:00:00Z"))  # fmt: skip
     source = SqlOutcomeSource(engine=case_db.engine, chunk_size=7)
     assert sorted(r["case_id"] for r in source.iter_rows(DAY, NEXT_DAY)) == sorted(f"c{i}" for i in range(25))
+
+
+def test_sql_source_bounds_given_with_an_offset_are_the_same_moments_in_utc(case_db):
+    # [2026-11-18T02:00+02:00, 2026-11-19T02:00+02:00) is [00:00Z, 00:00Z): read in UTC, not by wall clock
+    case_db.add(outcome("in", "a1", "legitimate", "2026-11-18T00:30:00Z"),
+                outcome("after", "a2", "legitimate", "2026-11-19T01:30:00Z"),  # before 02:00 on the wall clock
+                outcome("before", "a3", "legitimate", "2026-11-17T23:30:00Z"))  # fmt: skip
+    plus_two = timezone(timedelta(hours=2))
+    start, end = datetime(2026, 11, 18, 2, tzinfo=plus_two), datetime(2026, 11, 19, 2, tzinfo=plus_two)
+    assert [r["case_id"] for r in SqlOutcomeSource(engine=case_db.engine).iter_rows(start, end)] == ["in"]
 
 
 @pytest.mark.parametrize(
