@@ -135,7 +135,7 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
     ) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-        from airflow_provider_human.reconciliation.ledger import Ledger
+        from airflow_provider_human.reconciliation.ledger import Ledger, LedgerState
         from airflow_provider_human.reconciliation.sources import sql_engine
         from airflow_provider_human.reconciliation.told_outside import send_through_ledger
 
@@ -150,7 +150,7 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
                       summary["by_result"])  # fmt: skip
         if told.error is not None:
             raise told.error
-        doubt, refused, unsent = told.states["in_doubt"], told.states["failed"], told.not_sent
+        doubt, refused, unsent = told.states[LedgerState.IN_DOUBT], told.states[LedgerState.FAILED], told.not_sent
         if doubt or refused:
             raise AirflowFailException(
                 f"{counted(doubt, 'upload')} in doubt and {refused} rejected by HUMAN (400), recorded in "

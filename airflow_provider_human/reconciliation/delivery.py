@@ -23,6 +23,7 @@ from airflow_provider_human.exceptions import (
 )
 from airflow_provider_human.reconciliation.ad_state import IncidentNames
 from airflow_provider_human.reconciliation.ledger import Ledger, LedgerRow, LedgerState
+from airflow_provider_human.reconciliation.ledger.states import IN_FLIGHT
 from airflow_provider_human.reconciliation.lookups import Lookups
 from airflow_provider_human.reconciliation.policy import ReviewKind
 from airflow_provider_human.reconciliation.report import ReconciliationReport
@@ -33,7 +34,7 @@ from airflow_provider_human.words import counted
 
 log = logging.getLogger(LOGGER)
 
-IN_DOUBT = (LedgerState.SENDING, LedgerState.IN_DOUBT)
+IN_DOUBT = tuple(sorted(IN_FLIGHT))  # verified by lookup, never resent blindly
 
 
 class Delivery:

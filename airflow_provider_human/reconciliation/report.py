@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from airflow_provider_human.reconciliation.ledger.states import IN_FLIGHT, NEEDS_A_PERSON, UNFINISHED, LedgerState
 from airflow_provider_human.reports_location import write_text
 
 #: category -> how the report names it, in the order the report shows them.
@@ -93,18 +94,19 @@ def interval_truth(breakdown: list[tuple[str, str | None, str | None, int]], rej
     sent: Counter[str] = Counter()
     nothing: Counter[str] = Counter()
     totals: Counter[str] = Counter()
-    for state, decision, result, n in breakdown:
-        if state != "claimed":
+    for stored, decision, result, n in breakdown:
+        state = LedgerState(stored)
+        if state is not LedgerState.CLAIMED:
             totals["decided"] += n
-        if state == "sent":
+        if state is LedgerState.SENT:
             sent[result or "-"] += n
-        elif state == "noop":
+        elif state is LedgerState.NOOP:
             nothing[decision or "-"] += n
-        elif state in ("claimed", "planned"):
-            totals["waiting"] += n
-        elif state in ("sending", "in_doubt"):
+        elif state in IN_FLIGHT:
             totals["in_doubt"] += n
-        elif state in ("needs_review", "failed"):
+        elif state in UNFINISHED:  # undecided, or decided and not sent yet
+            totals["waiting"] += n
+        elif state in NEEDS_A_PERSON:
             totals["needing_review"] += n
     return {
         "decided": totals["decided"], "sent_by_result": dict(sorted(sent.items())),

@@ -22,6 +22,7 @@ from airflow_provider_human.exceptions import (
 from airflow_provider_human.reconciliation.delivery import IN_DOUBT
 from airflow_provider_human.reconciliation.history import WAITS_FOR_EARLIER
 from airflow_provider_human.reconciliation.ledger import NEEDS_A_PERSON, UNFINISHED, Ledger, LedgerState, OpenRow
+from airflow_provider_human.reconciliation.ledger.states import DONE, values
 from airflow_provider_human.reconciliation.report import ReconciliationReport, interval_truth
 from airflow_provider_human.reconciliation.run import LOGGER
 from airflow_provider_human.words import counted
@@ -29,7 +30,7 @@ from airflow_provider_human.words import counted
 log = logging.getLogger(LOGGER)
 
 SHOWN = 20  # items named in an error message; the report file and the ledger hold them all
-_DONE = {LedgerState.SENT.value, LedgerState.NOOP.value}
+_DONE = set(values(DONE))
 
 
 def verdict(

@@ -170,6 +170,18 @@ def test_after_the_upgrade_the_database_is_what_build_tables_declares(db):
     assert f"ix_{TABLES.rejects}_interval" in {i["name"] for i in inspector.get_indexes(TABLES.rejects)}
 
 
+def test_an_early_builds_batch_index_is_dropped_by_the_upgrade(db):
+    """Builds before the open-rows index made ``ix_<ledger>_batch``; the base revision accepts it, 0002 drops it."""
+    load_rev1(db, source=False)
+    with db.begin() as conn:
+        conn.exec_driver_sql(f"CREATE INDEX ix_{LEDGER}_batch ON {LEDGER} (batch_id)")
+    upgrade(db, TABLES)
+    assert f"ix_{LEDGER}_batch" not in {i["name"] for i in sa.inspect(db).get_indexes(LEDGER)}
+    metadata = sa.MetaData()
+    build_tables(metadata, TABLES.ledger, TABLES.rejects)
+    assert drift(db, metadata) == []
+
+
 def test_a_fresh_database_is_created_at_head_and_equals_build_tables(db):
     ledger = Ledger(db)
     ledger.ensure_schema()

@@ -118,7 +118,10 @@ def _t(sources: Iterable[LedgerState], targets: Iterable[LedgerState] = (), dele
 
 
 S = LedgerState
-_IN_FLIGHT = (S.SENDING, S.IN_DOUBT)  # after a crash, ``sending`` is as much in doubt as ``in_doubt``
+#: Uploads whose request may have left without an answer that says: verified by lookup, never resent
+#: blindly (after a crash, ``sending`` is as much in doubt as ``in_doubt``).
+IN_FLIGHT = frozenset((S.SENDING, S.IN_DOUBT))
+_IN_FLIGHT = IN_FLIGHT
 TRANSITIONS: Mapping[Event, Transition] = {
     Event.CLAIM: _t((), (S.CLAIMED, S.PLANNED, S.NOOP, S.NEEDS_REVIEW)),
     Event.DECIDE: _t((S.CLAIMED,), (S.PLANNED, S.NOOP, S.NEEDS_REVIEW)),
