@@ -36,7 +36,7 @@ def test_the_wheel_ships_the_ledger_migrations(wheel):
     )
     assert [n.rsplit("/", 1)[1] for n in shipped if n.endswith(".py")] == [
         "rev_0001_base.py",
-        "rev_0002_interval_indexes.py",
+        "rev_0002_rejects_by_interval.py",
     ]
 
 

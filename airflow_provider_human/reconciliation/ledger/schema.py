@@ -67,7 +67,6 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("sent_at", sa.String(32)),
         sa.UniqueConstraint(*KEY, name=f"uq_{ledger}_outcome"),
         sa.Index(f"ix_{ledger}_closed", "closed_at"),
-        sa.Index(f"ix_{ledger}_interval_state", "interval_start", "state"),  # one day's rows (revision 0002)
     )
     # A partial index: rows that are done (most of them) leave the holder index, so a day's
     # million claims and transitions stay cheap. It also finds a batch's rows (this holder's
