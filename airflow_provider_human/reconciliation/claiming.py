@@ -22,7 +22,6 @@ from airflow_provider_human.reconciliation.deciding import (
     NO_HISTORY,
     Columns,
     DecideCore,
-    count_decision,
     count_decisions,
     waiting_columns,
 )
@@ -72,6 +71,7 @@ class Claiming:
         groups: Counter[tuple] = Counter()
         for fresh, _, histories in self._fresh_chunks(staging, run):
             infos, _errors = self.lookups.fetch(self._needing_lookup(fresh, histories))
+            decisions = []  # counted once per chunk, as the claim path counts them
             for outcome in fresh:
                 history = histories.get((outcome.account_id, outcome.attack_type), NO_HISTORY)
                 decided = self.core.decide(outcome, history, infos.get(outcome.account_id))
@@ -81,10 +81,11 @@ class Claiming:
                     report.count("waits_for_earlier")
                     continue
                 decision = decided.decision
-                count_decision(report, decision)
+                decisions.append(decision)
                 if decision.uploads and decision.review is None:
                     comment = self.columns.comment_for(outcome.comment)
                     groups[(outcome.attack_type, decision.status, decision.result, comment)] += 1
+            count_decisions(report, decisions)
         report.count("requests_planned", requests_needed(groups.values(), batch_size))
         for (_, status, result, _), n in groups.items():
             report.uploaded(result.value if result else status.value, n)

@@ -10,9 +10,8 @@ the ledger's columns, and :func:`count_decisions` into the report's counters.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.responses import AccountInfoV2
@@ -31,9 +30,10 @@ from airflow_provider_human.reconciliation.report import ReconciliationReport
 NO_HISTORY = History()  # the default for pairs the ledger has never seen (most of a day's)
 
 
-@dataclass(frozen=True)
-class Decided:
-    """What the core decided: the AD state it read (``None``: history alone decided) and the decision."""
+class Decided(NamedTuple):
+    """What the core decided: the AD state it read (``None``: history alone decided) and the decision.
+
+    A named tuple, not a dataclass: one is made per outcome, a million on a big day."""
 
     state: ADState | None
     decision: Decision
