@@ -370,3 +370,15 @@ def test_two_processes_upgrading_at_once_both_succeed_and_each_migration_runs_on
     assert drift(db, metadata) == []
     if start == "rev1":
         assert len(ledger_rows(db)) == len(ROWS["tables"][LEDGER])
+
+
+def test_the_run_log_says_what_the_upgrade_did_without_alembics_context_chatter(tmp_path, caplog):
+    engine = sqlite_db(tmp_path)
+    with caplog.at_level("INFO"):
+        Ledger(engine).ensure_schema()  # created: every revision applied
+        Ledger(engine).ensure_schema()  # at head: silent
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if m.startswith(("Context impl", "Will assume"))], messages
+    assert [m for m in messages if "schema upgraded to" in m] == [
+        f"Ledger {LEDGER}: schema upgraded to {HEAD} (0001, 0002)"
+    ], messages

@@ -34,6 +34,17 @@ from airflow_provider_human.reconciliation.ledger.migrations.tables import BASE_
 
 log = logging.getLogger(__name__)
 
+
+class _NoContextChatter(logging.Filter):
+    """Alembic says "Context impl SQLiteImpl." and "Will assume ... DDL." each time a context opens:
+    every run checks its ledger's revision, and those lines would open every task log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_NoContextChatter())
+
 HERE = Path(__file__).resolve().parent
 #: The revision a ledger without a version table is (when its columns say so).
 BASE = "0001"
