@@ -214,8 +214,10 @@ class Ledger:
         """``reprocess``: take this interval's outcomes that were decided but not sent back to ``claimed``.
 
         Sent rows stay sent (an upload cannot be taken back, and the same case outcome means
-        the same thing); rows waiting for a person stay where they are. Each row is reopened
-        at most once per run (``run_key``), so a retry of a reprocessing run repeats nothing.
+        the same thing); so do in-doubt rows waiting for a person. ``noop`` rows (superseded
+        ones excepted) and ``failed`` ones (HUMAN refused them: nothing reached it) are decided
+        again (``Event.REPROCESS``). Each row is reopened at most once per run (``run_key``), so
+        a retry of a reprocessing run repeats nothing.
         """
         return claims.reopen_for_reprocess(self._store, interval, owner, run_key, shard)
 
