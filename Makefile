@@ -34,7 +34,7 @@ e2e: $(STAMP)
 
 # A distributed Airflow on 127.0.0.1: CeleryExecutor, Redis, PostgreSQL, two workers, one SIGKILLed mid-upload.
 e2e-celery: $(STAMP)
-	$(BIN)/python -m pytest tests/e2e_celery
+	$(BIN)/python -m pytest -s tests/e2e_celery
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
