@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo ui test lint unit e2e docs screenshots bench constraints clean
+.PHONY: demo ui test lint unit e2e e2e-celery docs screenshots bench constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0) if v >= (3, 11) else sys.exit(f"$(PYTHON) is Python {v[0]}.{v[1]}; this project needs 3.11 (its constraints are known-good there). Run: make PYTHON=python3.11 $(MAKECMDGOALS)")'
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; v == (3, 11) or print(f"note: $(PYTHON) is Python {v[0]}.{v[1]}; constraints.txt is known-good on 3.11 (make PYTHON=python3.11 ...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,celery]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,15 +21,20 @@ demo: $(STAMP)
 ui: $(STAMP)
 	PYTHONPATH=. $(BIN)/python scripts/ui.py
 
-# Everything CI runs: lint, the unit and integration tests, a real Airflow end to end, the docs site.
-test: lint unit e2e docs
+# Everything CI runs: lint, the unit and integration tests, a real Airflow end to end (LocalExecutor, then
+# CeleryExecutor), the docs site.
+test: lint unit e2e e2e-celery docs
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest --ignore=tests/e2e
+	$(BIN)/python -m pytest --ignore=tests/e2e --ignore=tests/e2e_celery
 
 # A real Airflow on 127.0.0.1 (api-server, scheduler, dag-processor, triggerer), REST and headless Chromium.
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# A distributed Airflow on 127.0.0.1: CeleryExecutor, Redis, PostgreSQL, two workers, one SIGKILLed mid-upload.
+e2e-celery: $(STAMP)
+	$(BIN)/python -m pytest -s tests/e2e_celery
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
@@ -56,7 +61,7 @@ constraints:
 	rm -rf .venv-constraints
 	$(PYTHON) -m venv .venv-constraints
 	.venv-constraints/bin/python -m pip install --quiet --upgrade pip
-	.venv-constraints/bin/python -m pip install --quiet ".[test]"
+	.venv-constraints/bin/python -m pip install --quiet ".[test,celery]"
 	{ echo "# Known-good versions for airflow-provider-human's tests and demo (Python 3.11)."; \
 	  echo "# Refresh with: make constraints   (see docs/development.md)"; \
 	  .venv-constraints/bin/python -m pip freeze --all --exclude-editable \

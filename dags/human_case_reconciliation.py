@@ -35,8 +35,6 @@ URL) says otherwise.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
@@ -67,7 +65,8 @@ with DAG(
     tags=["human", "account-defender", "reconciliation"],
     doc_md=__doc__,
     render_template_as_native_obj=True,  # "{{ params.x }}" arrives as the param's own type
-    default_args={"owner": "fraud-data", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    # retry_delay: Airflow's [core] default_task_retry_delay (300 s unless the deployment sets it).
+    default_args={"owner": "fraud-data", "retries": 2},
     params={
         "dry_run": Param(
             False, type="boolean", description="Plan and report only: send nothing, write no ledger rows."

@@ -48,7 +48,8 @@ class ThrowawayPostgres:
     user = "human"
     database = "human_test"
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 50) -> None:
+        self.max_connections = max_connections  # a whole Airflow (tests/e2e_celery) needs more than the unit tests
         self.bin_dir = find_bin_dir()
         if self.bin_dir is None:
             install()
@@ -74,7 +75,7 @@ class ThrowawayPostgres:
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections={self.max_connections}"
         self._run("pg_ctl", "start", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w")
         self.pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.database)

@@ -36,9 +36,10 @@ class Expected:
     accounts: set[str] = field(default_factory=set)  # every account with a case on these days
 
 
-def expected_for(days: list[str]) -> Expected:
+def expected_for(days: list[str], all_days: list[str] = ALL_DAYS) -> Expected:
+    """What `days` must come to; `all_days` is the day list the case database was built from."""
     expected = Expected()
-    for d in (ALL_DAYS.index(day) for day in days):
+    for d in (all_days.index(day) for day in days):
         for c, cell in enumerate(CELLS):
             decision, feedback = DECISION_TABLE[cell]
             for n in range(ACCOUNTS_PER_CELL):

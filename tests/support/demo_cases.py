@@ -29,16 +29,8 @@ def attack_type(n: int) -> str:
     return "ato" if n % 2 else "fa"
 
 
-def build_case_db(path: Path | str, days: list[str]) -> list[dict]:
-    """Write `case_outcomes` (and an empty `identity_changes`) for `days` (YYYY-MM-DD, UTC)."""
-    db = sqlite3.connect(path)
-    db.execute(
-        "CREATE TABLE case_outcomes (case_id TEXT, account_id TEXT, attack_type TEXT, verdict TEXT,"
-        " closed_at TEXT, comment TEXT)"
-    )
-    db.execute(
-        "CREATE TABLE identity_changes (identity_id TEXT, factor_name TEXT, email TEXT, metadata TEXT, changed_at TEXT)"
-    )
+def case_rows(days: list[str]) -> tuple[list[tuple], list[dict]]:
+    """The `case_outcomes` rows for `days` (YYYY-MM-DD, UTC) and the account states the fake must hold."""
     rows, accounts = [], []
     for d, day in enumerate(days):
         for n in range(ACCOUNTS_PER_CELL):
@@ -53,6 +45,20 @@ def build_case_db(path: Path | str, days: list[str]) -> list[dict]:
     if len(days) >= 3:
         rows.append(("case-broken-1", None, "ato", "confirmed_fraud", f"{days[1]}T12:00:00Z", None))
         rows.append(("case-broken-2", "acct-x", "ato", "probably_fraud", f"{days[2]}T13:00:00Z", None))
+    return rows, accounts
+
+
+def build_case_db(path: Path | str, days: list[str]) -> list[dict]:
+    """Write `case_outcomes` (and an empty `identity_changes`) for `days` (YYYY-MM-DD, UTC)."""
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE case_outcomes (case_id TEXT, account_id TEXT, attack_type TEXT, verdict TEXT,"
+        " closed_at TEXT, comment TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE identity_changes (identity_id TEXT, factor_name TEXT, email TEXT, metadata TEXT, changed_at TEXT)"
+    )
+    rows, accounts = case_rows(days)
     db.executemany("INSERT INTO case_outcomes VALUES (?, ?, ?, ?, ?, ?)", rows)
     db.commit()
     db.close()

@@ -1,9 +1,10 @@
 """A real Airflow on 127.0.0.1: api-server, scheduler, dag-processor and triggerer under a throwaway home.
 
-SQLite metadata database and LocalExecutor, as a user's laptop would run it; used by the
-end-to-end tests and by `make ui`. Every process is started in its own session and stopped
-by its PID (its process group, so the executor's and the api-server's children go too),
-also when a test fails half-way.
+By default a SQLite metadata database and LocalExecutor, as a user's laptop would run it
+(the end-to-end tests and `make ui`); `executor`, `metadata_url` and `components` make the
+distributed set-up of tests/e2e_celery (CeleryExecutor, PostgreSQL, workers from `spawn`).
+Every process is started in its own session and stopped by its PID (its process group, so
+the executor's and the api-server's children go too), also when a test fails half-way.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# What /api/v2/monitor/health calls each component that reports there.
+HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag-processor": "dag_processor"}
 # Airflow's log server (started by the scheduler and the triggerer) binds every interface and
 # has no host setting. On one machine it is not needed: the API server reads task logs from
 # the files the tasks wrote. Skipped, so nothing listens beyond 127.0.0.1.
@@ -44,13 +48,25 @@ class AirflowStack:
     """Start with `start()`, stop with `stop()`; `api` is a requests session on the REST API."""
 
     def __init__(
-        self, home: Path, dags_folder: Path, port: int | None = None, extra_env: dict[str, str] | None = None
+        self,
+        home: Path,
+        dags_folder: Path,
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+        *,
+        executor: str = "LocalExecutor",
+        metadata_url: str | None = None,
+        components: tuple[str, ...] = COMPONENTS,
     ) -> None:
         self.home = home
         self.dags_folder = dags_folder
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.executor = executor
+        self.metadata_url = metadata_url  # None: a SQLite file in the home
+        self.components = components
         self.processes: dict[str, subprocess.Popen] = {}
+        self.killed: dict[str, list[int]] = {}  # name -> the process groups kill_tree() SIGKILLed
         self.api = requests.Session()
         self.env = self._environment(extra_env or {})
 
@@ -59,19 +75,30 @@ class AirflowStack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         from cryptography.fernet import Fernet
 
+        database = (
+            {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url}
+            if self.metadata_url
+            else {
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
+            }
+        )
+        # Every process imports this checkout's package and tests first (not another checkout's
+        # editable install): the code under test, and the dotted paths the settings name.
+        path = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         env.update(
             {
+                "PYTHONPATH": path,
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": self.executor,
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
+                **database,
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": self.base_url,
@@ -91,21 +118,39 @@ class AirflowStack:
     def start(self, timeout: float = 240.0) -> AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
-        for component in COMPONENTS:
-            self._spawn(component)
+        for component in self.components:
+            self.spawn(component, component, *COMPONENT_ARGS.get(component, ()))
         self.wait_healthy(timeout)
         return self
 
-    def _spawn(self, component: str) -> None:
-        with open(self.log_path(component), "wb") as log:  # the child keeps its own copy of the descriptor
-            self.processes[component] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", component, *COMPONENT_ARGS.get(component, ())],
-                env=self.env,
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start `airflow <args>` in its own session as `name` (its log: log_path(name)); stopped by stop()."""
+        with open(self.log_path(name), "wb") as log:  # the child keeps its own copy of the descriptor
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args],
+                env={**self.env, **(env or {})},
                 cwd=self.home,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return self.processes[name]
+
+    def kill_tree(self, name: str) -> list[int]:
+        """SIGKILL process `name` as a machine's death would: its group and the groups of its descendants.
+
+        Airflow's supervisor puts each task in a process group of its own, so the group of a
+        worker alone would leave its tasks running. The groups are collected before any is
+        killed (orphans are re-parented at once); returned, and checked by alive().
+        """
+        proc = self.processes[name]
+        found = [proc.pid, *(_pgid(pid) for pid in _descendants(proc.pid))]
+        groups = [group for group in dict.fromkeys(found) if group is not None]
+        for group in groups:
+            _signal_group(group, signal.SIGKILL)
+        proc.wait(timeout=30)
+        self.killed[name] = groups
+        return groups
 
     def log_path(self, component: str) -> Path:
         return self.home / f"{component}.out"
@@ -135,7 +180,9 @@ class AirflowStack:
         """
         deadline = time.monotonic() + grace
         while True:
-            alive = [proc.pid for proc in self.processes.values() if _group_members(proc.pid)]
+            groups = {proc.pid for proc in self.processes.values()}
+            groups.update(g for killed in self.killed.values() for g in killed)
+            alive = [group for group in sorted(groups) if _group_members(group)]
             if not alive or time.monotonic() >= deadline:
                 return alive
             time.sleep(0.2)
@@ -147,7 +194,7 @@ class AirflowStack:
             self.check_running()
             try:
                 last = self.api.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
-                wanted = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                wanted = ("metadatabase", *(HEALTH_KEYS[c] for c in self.components if c in HEALTH_KEYS))
                 if all((last.get(k) or {}).get("status") == "healthy" for k in wanted):
                     return last
             except (requests.RequestException, ValueError) as exc:
@@ -157,7 +204,7 @@ class AirflowStack:
 
     def check_running(self) -> None:
         for name, proc in self.processes.items():
-            if proc.poll() is not None:
+            if name not in self.killed and proc.poll() is not None:
                 raise RuntimeError(f"airflow {name} exited with {proc.returncode}\n{self.tails()}")
 
     def tails(self, lines: int = 40) -> str:
@@ -183,16 +230,23 @@ class AirflowStack:
             raise AssertionError(f"{method} {path} -> {response.status_code}: {response.text[:2000]}")
         return response.json() if response.content else {}
 
-    def provision_demo(self, human_url: str, token: str, case_db: Path, requests_per_second: float) -> dict:
-        """What a user does first: the `human_default` and `human_case_db` connections, the `human_api` pool."""
+    def provision_demo(
+        self, human_url: str, token: str, case_db: Path | dict, requests_per_second: float, **human_extra: object
+    ) -> dict:
+        """What a user does first: the `human_default` and `human_case_db` connections, the `human_api` pool.
+
+        `case_db` is a SQLite file, or the fields of another connection (e.g. a postgres one).
+        """
+        case_conn = case_db if isinstance(case_db, dict) else {"conn_type": "sqlite", "host": str(case_db)}
+        extra = {"requests_per_second": requests_per_second, **human_extra}
         created = {
             "human_default": self.rest("POST", "/connections", expect=201, json={
                 "connection_id": "human_default", "conn_type": "human", "host": human_url, "password": token,
                 # the port too, or Airflow 3.3.2's Test Connection button (apache/airflow#73298) answers Bad Request (docs/connection.md)
-                "port": urlsplit(human_url).port, "extra": json.dumps({"requests_per_second": requests_per_second}),
+                "port": urlsplit(human_url).port, "extra": json.dumps(extra),
             }),
             "human_case_db": self.rest("POST", "/connections", expect=201, json={
-                "connection_id": "human_case_db", "conn_type": "sqlite", "host": str(case_db),
+                "connection_id": "human_case_db", **case_conn,
             }),
         }  # fmt: skip
         pool = {"name": "human_api", "slots": 4, "description": "HUMAN API calls"}
@@ -270,20 +324,41 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after "pid (comm)": state, ppid, pgrp, ... (comm may hold spaces and parentheses)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _pgid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields else None
+
+
+def _descendants(root: int) -> list[int]:
+    """Every living descendant of `root`, read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found.extend(children)
+        todo.extend(children)
+    return found
+
+
 def _group_members(pgid: int) -> list[int]:
     """Living (not zombie) processes of a process group, read from /proc."""
     members = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                members.append(int(entry.name))
     return members
 
 
