@@ -138,7 +138,8 @@ def main() -> int:
         candidates = [
             ("pyrate-sqlite", sqlite_url), ("pyrate-postgresql", pg_url), ("pyrate-redis", redis_url),
             ("limits-redis", redis_url),
-            ("shares-sqlite", sqlite_url), ("shares-postgresql", pg_url), ("shares-redis", redis_url.removesuffix("/0")),
+            ("shares-sqlite", sqlite_url), ("shares-postgresql", pg_url),
+            ("shares-redis", redis_url.removesuffix("/0")),
         ]  # fmt: skip
         print(f"limit {args.limit:g}/s shared by {args.processes} processes for {args.seconds:g} s\n")
         print("| candidate | one acquire (µs) | aggregate rate | % of limit | most in any 1 s |")

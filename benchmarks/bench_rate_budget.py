@@ -36,7 +36,7 @@ from _fake_server import TOKEN, fake_api_process  # noqa: E402
 
 
 def fake(url: str, method: str, path: str) -> dict:
-    request = urllib.request.Request(url + path, method=method)
+    request = urllib.request.Request(url + path, method=method)  # noqa: S310 - the local fake
     with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - the local fake
         return json.loads(answer.read() or b"{}")
 
@@ -145,15 +145,15 @@ def main() -> int:
         api = stack.enter_context(fake_api_process("--latency-ms", str(args.latency_ms),
                                                    "--rate-limit-rps", str(args.limit)))  # fmt: skip
         bound = min(args.limit, args.workers / (args.latency_ms / 1000.0)) if args.latency_ms else args.limit
-        print(f"limit {args.limit:g}/s = requests_per_second; latency {args.latency_ms:g} ms; "
-              f"{args.workers} workers per task; {args.seconds:g} s per run; one task's bound {bound:g}/s\n")  # fmt: skip
+        print(f"limit {args.limit:g}/s = requests_per_second; latency {args.latency_ms:g} ms; {args.workers} "
+              f"workers per task; {args.seconds:g} s per run; one task's bound {bound:g}/s\n")  # fmt: skip
         print(f"| limiter | {' | '.join(f'{n} task' + ('s' if n > 1 else '') for n in counts)} |")
         print(f"|---|{'---|' * len(counts)}")
         for label, store in [("per-task (today)", "per-task"), *((f"shared, {k}", v) for k, v in stores.items())]:
             cells = []
             for n in counts:
                 rate, throttled = run_tasks(api, store, n, args)
-                cells.append(f"{rate:.1f}/s = {100 * rate / args.limit:.0f}%, {throttled} × 429")
+                cells.append(f"{rate:.1f}/s = {100 * rate / args.limit:.0f}%, {throttled} x 429")
             print(f"| {label} | {' | '.join(cells)} |", flush=True)
         print("\n| budget overhead | per request (acquire, unthrottled) | per heartbeat (every 0.5 s) |")
         print("|---|---|---|")

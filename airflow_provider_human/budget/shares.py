@@ -2,7 +2,7 @@
 
 Each holder (one client, i.e. one task try) keeps a row with a short lease in a store the
 deployment already has (the ledger's database, or Redis), and paces its own requests locally
-at ``limit × factor / live holders``. The store is read by a heartbeat, never per request,
+at ``limit * factor / live holders``. The store is read by a heartbeat, never per request,
 so a request costs no round trip. A holder that dies stops renewing its lease and drops out of
 the count within ``lease_seconds``; one that ends leaves at once.
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 0.5
 #: A holder not heard of for this long is dead: its share goes back to the others.
 LEASE_SECONDS = 3.0
-#: After a 429 every holder paces at ``factor`` × its share for ``SLOWDOWN_SECONDS``.
+#: After a 429 every holder paces at ``factor`` times its share for ``SLOWDOWN_SECONDS``.
 SLOWDOWN_FACTOR = 0.75
 SLOWDOWN_SECONDS = 30.0
 #: Several holders meeting 429s from one burst lower the factor once, not once each.

@@ -113,7 +113,9 @@ class SqlBudgetStore:
         """How many holders of ``key`` hold a lease now (read only: for reports and tests)."""
         h = self.holders
         with self.engine.connect() as conn:
-            query = sa.select(sa.func.count()).select_from(h).where(h.c.budget_key == key, h.c.lease_until > self._now())
+            query = (
+                sa.select(sa.func.count()).select_from(h).where(h.c.budget_key == key, h.c.lease_until > self._now())
+            )
             return int(conn.execute(query).scalar_one())
 
     def leave(self, key: str, holder: str) -> None:
