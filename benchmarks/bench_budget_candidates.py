@@ -104,7 +104,8 @@ def shared_run(candidate: str, url: str, args: argparse.Namespace) -> tuple[floa
     command = [sys.executable, __file__, "--worker", candidate, "--url", url, "--limit", str(args.limit),
                "--key", key, "--seconds", str(args.seconds), "--start-at", str(start_at)]  # fmt: skip
     procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(args.processes)]
-    times = sorted(t for p in procs for t in json.loads(p.communicate(timeout=300)[0]))
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    times = sorted(t for out in outputs for t in json.loads(out.strip().splitlines()[-1]))
     worst = max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
     return len(times) / args.seconds, worst
 
@@ -118,6 +119,7 @@ def main() -> int:
     parser.add_argument("--url")
     parser.add_argument("--key")
     parser.add_argument("--start-at", type=float, default=0.0)
+    parser.add_argument("--only", help="comma-separated candidate names")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
@@ -145,6 +147,8 @@ def main() -> int:
         print("| candidate | one acquire (µs) | aggregate rate | % of limit | most in any 1 s |")
         print("|---|---|---|---|---|")
         for name, url in candidates:
+            if args.only and name not in args.only.split(","):
+                continue
             try:
                 cost = per_acquire_us(name, url)
                 rate, worst = shared_run(name, url, args)

@@ -128,5 +128,5 @@ def wait_for(predicate, timeout: float, what: str):
 def live(store, key: str) -> int:
     try:
         return store.live_holders(key)
-    except sa.exc.OperationalError:  # the tables are not made yet (no holder joined)
+    except sa.exc.DBAPIError:  # the tables are not made yet (no holder joined)
         return 0

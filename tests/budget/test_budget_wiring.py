@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import sqlalchemy as sa
 
@@ -19,21 +18,21 @@ from tests.reconciliation.conftest import DAY, NEXT_DAY, CaseDB, outcome
 FALLBACK = "names no rate_budget_conn_id"
 
 
-def fallback_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if FALLBACK in r.getMessage()]
+def fallback_lines(capfd) -> list[str]:
+    """The task log's lines that say the task paces alone (Airflow's task logging writes to stdout)."""
+    out, err = capfd.readouterr()
+    return [line for line in (out + err).splitlines() if FALLBACK in line]
 
 
-def test_without_a_budget_connection_a_plain_operator_paces_alone_and_says_so_once(human_conn, fake_api, caplog):
-    caplog.set_level(logging.INFO)
+def test_without_a_budget_connection_a_plain_operator_paces_alone_and_says_so_once(human_conn, fake_api, capfd):
     op = HumanAccountInfoOperator(task_id="lookup", account_ids=["a1", "a2", "a3"])
     op.execute({})
-    assert len(fallback_lines(caplog)) == 1, fallback_lines(caplog)
-    assert "requests_per_second=1000 limits this task alone" in fallback_lines(caplog)[0]
-    assert TOKEN not in caplog.text
+    lines = fallback_lines(capfd)
+    assert len(lines) == 1, lines
+    assert "requests_per_second=1000 limits this task alone" in lines[0] and TOKEN not in lines[0]
 
 
-def test_a_budget_connection_makes_every_task_share_it(human_conn, fake_api, tmp_path, monkeypatch, caplog):
-    caplog.set_level(logging.INFO)
+def test_a_budget_connection_makes_every_task_share_it(human_conn, fake_api, tmp_path, monkeypatch, capfd):
     path = tmp_path / "budget.sqlite"
     monkeypatch.setenv("AIRFLOW_CONN_HUMAN_BUDGET", json.dumps({"conn_type": "sqlite", "host": str(path)}))
     human_conn(rate_budget_conn_id="human_budget")
@@ -52,7 +51,7 @@ def test_a_budget_connection_makes_every_task_share_it(human_conn, fake_api, tmp
         second.close()
     with engine.connect() as conn:  # both gave their share back on close
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {HOLDERS}").scalar() == 0  # noqa: S608
-    assert fallback_lines(caplog) == []
+    assert fallback_lines(capfd) == []
 
 
 def test_the_hook_outside_operators_keeps_its_own_limiter(human_conn, fake_api):
@@ -62,9 +61,8 @@ def test_the_hook_outside_operators_keeps_its_own_limiter(human_conn, fake_api):
 
 
 def test_a_reconciliation_shares_the_budget_in_its_ledgers_database(human_conn, fake_api, tmp_path, monkeypatch,
-                                                                     caplog):  # fmt: skip
+                                                                     capfd):  # fmt: skip
     """A 429 met by the reconciliation lands in the ledger database's budget, where every holder reads it."""
-    caplog.set_level(logging.INFO)
     db = CaseDB(tmp_path / "cases.sqlite")
     monkeypatch.setenv("AIRFLOW_CONN_HUMAN_CASE_DB", db.url)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
@@ -79,4 +77,4 @@ def test_a_reconciliation_shares_the_budget_in_its_ledgers_database(human_conn, 
         rows = conn.exec_driver_sql(f"SELECT budget_key, factor, pause_until FROM {STATE}").all()  # noqa: S608
     assert [r.budget_key for r in rows] == [account_key(fake_api.url, TOKEN)]
     assert rows[0].factor < 1.0 and rows[0].pause_until > 0
-    assert fallback_lines(caplog) == []
+    assert fallback_lines(capfd) == []
