@@ -31,13 +31,17 @@ redis.call('EXPIRE', KEYS[1], 3600)
 """ + _VIEW  # fmt: skip
 _RATE_LIMITED = _NOW + """
 local s = redis.call('HMGET', KEYS[2], 'factor', 'slow_until', 'lowered_at', 'pause_until')
+local watching = s[1] and tonumber(s[2]) > now
 local factor = 1.0
-if s[1] and tonumber(s[2]) > now then factor = tonumber(s[1]) end
+if watching then factor = tonumber(s[1]) end
 local slow_for, lower, debounce, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if (now - tonumber(s[3] or '0')) >= debounce then
-  redis.call('HSET', KEYS[2], 'factor', tostring(math.max(factor * lower, floor)), 'lowered_at', tostring(now))
+if not watching then
+  redis.call('HSET', KEYS[2], 'lowered_at', tostring(now))
+elseif (now - tonumber(s[3] or '0')) >= debounce then
+  factor = math.max(factor * lower, floor)
+  redis.call('HSET', KEYS[2], 'lowered_at', tostring(now))
 end
-redis.call('HSET', KEYS[2], 'slow_until', tostring(now + slow_for))
+redis.call('HSET', KEYS[2], 'factor', tostring(factor), 'slow_until', tostring(now + slow_for))
 local retry_after = tonumber(ARGV[5])
 if retry_after > 0 then
   redis.call('HSET', KEYS[2], 'pause_until', tostring(math.max(tonumber(s[4] or '0'), now + retry_after)))

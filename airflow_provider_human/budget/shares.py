@@ -6,8 +6,13 @@ at ``limit * factor / live holders``. The store is read by a heartbeat, never pe
 so a request costs no round trip. A holder that dies stops renewing its lease and drops out of
 the count within ``lease_seconds``; one that ends leaves at once.
 
-What no rate-limiting library does is written here: a 429 lowers the shared ``factor`` for
-every holder for a while, and a ``Retry-After`` pauses every holder (``pause``).
+What no rate-limiting library does is written here: a ``Retry-After`` pauses every holder
+(``pause``), and 429s that come back after it lower the shared ``factor`` for every holder
+for a while (a first 429 alone is taken for a start-up burst and only pauses).
+
+A holder that joins waits one refresh before its first request, so that the holders already
+there have counted it and lowered their pace: shares never add up to more than the limit
+while tasks start.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 0.5
 #: A holder not heard of for this long is dead: its share goes back to the others.
 LEASE_SECONDS = 3.0
-#: After a 429 every holder paces at ``factor`` times its share for ``SLOWDOWN_SECONDS``.
+#: After 429s that come back, every holder paces at ``factor`` times its share for ``SLOWDOWN_SECONDS``.
 SLOWDOWN_FACTOR = 0.75
 SLOWDOWN_SECONDS = 30.0
 #: Several holders meeting 429s from one burst lower the factor once, not once each.
@@ -128,7 +133,7 @@ class SharedBudget:
         self._local.acquire()
 
     def notify_rate_limited(self, retry_after: float | None = None) -> None:
-        """A 429: everyone slows down, and with ``Retry-After`` everyone pauses (this holder at once)."""
+        """A 429: with ``Retry-After`` everyone pauses (this holder at once); 429s again slow everyone down."""
         if retry_after and retry_after > 0:
             self._local.hold(retry_after)
         try:
@@ -164,6 +169,7 @@ class SharedBudget:
             if self._thread is not None:
                 return
             self._apply(self.store.beat(self.key, self.holder, self.lease_seconds))  # a store error fails the task
+            self._local.hold(self.refresh_seconds * 1.2)  # the others count this holder before it sends
             self._stop.clear()
             self._thread = threading.Thread(target=self._beat, name="human-rate-budget", daemon=True)
             self._thread.start()

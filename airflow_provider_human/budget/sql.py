@@ -136,9 +136,12 @@ class SqlBudgetStore:
                 .with_for_update()
             ).one()
             clock = float(row.now)
-            factor = float(row.factor) if clock < row.slow_until else 1.0
-            values: dict[str, Any] = {"slow_until": clock + slowdown.seconds}
-            if clock - row.lowered_at >= slowdown.debounce:
+            watching = clock < row.slow_until  # an earlier 429 within the slowdown's window
+            factor = float(row.factor) if watching else 1.0
+            values: dict[str, Any] = {"slow_until": clock + slowdown.seconds, "factor": factor}
+            if not watching:  # a first 429 (a start-up burst): Retry-After pauses everyone, the pace stays
+                values["lowered_at"] = clock
+            elif clock - row.lowered_at >= slowdown.debounce:  # 429s again: the limit is lower than configured
                 values.update(factor=max(factor * slowdown.factor, slowdown.floor), lowered_at=clock)
             if retry_after and retry_after > 0:
                 values["pause_until"] = sa.func.max(s.c.pause_until, clock + retry_after) if self.name == "sqlite" \

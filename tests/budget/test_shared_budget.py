@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from airflow_provider_human.budget.shares import SharedBudget, account_key
+from airflow_provider_human.budget.shares import SharedBudget, Slowdown, account_key
 from tests.budget.conftest import dispose, finished, live, open_store, start_holder, wait_for
 from tests.conftest import TOKEN
 
@@ -89,16 +89,21 @@ def test_a_retry_after_pauses_every_holder(fake_api, store_url):
         dispose(store)
 
 
-def test_a_429_lowers_the_share_of_every_holder_once_per_burst(store_url):
+def test_429s_that_come_back_lower_every_holders_share_once_per_burst(store_url):
+    """A first 429 (a start-up burst) leaves the pace alone; 429s again lower every holder's share, once per burst."""
     key = "https://example.test#k"
     store = open_store(store_url)
+    slow = Slowdown(debounce=0.3)
     try:
-        with SharedBudget(LIMIT, store, key) as a, SharedBudget(LIMIT, store, key) as b:
+        with SharedBudget(LIMIT, store, key, slowdown=slow) as a, SharedBudget(LIMIT, store, key, slowdown=slow) as b:
             a.acquire()
             b.acquire()
             a.notify_rate_limited(None)
+            b.notify_rate_limited(None)
+            assert b.view.live_holders == 2 and b.view.factor == 1.0 and b.rate == LIMIT / 2
+            time.sleep(0.4)
+            a.notify_rate_limited(None)  # again, after the first burst: the limit is lower than configured
             b.notify_rate_limited(None)  # the same burst: not lowered twice
-            assert a.view.live_holders == b.view.live_holders == 2
             assert b.view.factor == pytest.approx(0.75)
             assert b.rate == pytest.approx(LIMIT * 0.75 / 2)
         assert live(store, key) == 0  # both left on close
