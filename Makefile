@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_feedback_batching.py
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_dag_parse.py
+	$(BIN)/python benchmarks/bench_rate_budget.py
 
 # Re-resolve from pyproject.toml in a scratch venv and pin what came out (docs/development.md).
 constraints:

@@ -40,8 +40,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "requests_per_second": {
         "label": "Requests per second",
         "description": (
-            "Client-side rate limit for this connection, shared by all threads of a task. "
-            "Keep requests_per_second x pool slots under your HUMAN rate limit."
+            "Your HUMAN account's rate limit. With a rate budget (below, or a reconciliation's ledger) every task "
+            "using this connection at the same moment gets its share of it; without one it limits each task alone."
         ),
         "schema": {"type": ["number", "null"], "default": DEFAULT_REQUESTS_PER_SECOND, "minimum": 0.001},
     },
@@ -76,6 +76,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
             "default": "python_list",
             "enum": ["python_list", "json", "repeated", None],
         },
+    },
+    "rate_budget_conn_id": {
+        "label": "Rate budget connection",
+        "description": (
+            "An Airflow connection (a SQL database or redis) where every task of this connection shares "
+            "requests_per_second. Empty: a reconciliation shares it in its ledger's database, other tasks "
+            "each pace alone at requests_per_second."
+        ),
+        "schema": {"type": ["string", "null"]},
     },
 }
 

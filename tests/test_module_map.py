@@ -64,7 +64,8 @@ def test_the_exceptions_module_depends_on_nothing_of_ours():
 @pytest.mark.parametrize(
     ("layer", "may_not_import"),
     [
-        ("client", ("hooks", "operators", "reconciliation", "testing")),
+        ("client", ("budget", "hooks", "operators", "reconciliation", "testing")),
+        ("budget", ("hooks", "operators", "reconciliation", "testing")),
         ("reconciliation", ("hooks", "operators", "testing")),
         ("hooks", ("operators", "reconciliation", "testing")),
     ],

@@ -37,6 +37,7 @@ def test_the_wheel_ships_the_ledger_migrations(wheel):
     assert [n.rsplit("/", 1)[1] for n in shipped if n.endswith(".py")] == [
         "rev_0001_base.py",
         "rev_0002_rejects_by_interval.py",
+        "rev_0003_rate_budget.py",
     ]
 
 

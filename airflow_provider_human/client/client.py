@@ -35,7 +35,7 @@ from airflow_provider_human.client.results import (
     IdentityUpdateResult,
 )
 from airflow_provider_human.client.settings import ClientSettings
-from airflow_provider_human.client.transport import Transport
+from airflow_provider_human.client.transport import Limiter, Transport
 from airflow_provider_human.exceptions import (
     HumanAPIError,
     HumanAuthError,
@@ -65,6 +65,7 @@ class HumanClient:
     :param settings: connection settings, including the server token.
     :param session: an existing session to use (one is built otherwise).
     :param sleep: how to wait for retries and the rate limiter (tests pass a recorder).
+    :param rate_limiter: the account's shared budget; default: a limiter of this client's own.
     """
 
     def __init__(
@@ -73,9 +74,10 @@ class HumanClient:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        rate_limiter: Limiter | None = None,
     ) -> None:
         self.settings = settings
-        self.transport = Transport(settings, session=session, sleep=sleep)
+        self.transport = Transport(settings, session=session, sleep=sleep, rate_limiter=rate_limiter)
 
     def __repr__(self) -> str:
         return f"HumanClient(base_url={self.settings.base_url!r})"

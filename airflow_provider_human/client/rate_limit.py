@@ -64,6 +64,19 @@ class RateLimiter:
         if wait > 0:
             self._sleep(wait)
 
+    def set_rate(self, rate: float) -> None:
+        """Pace at ``rate`` from now on (a shared budget's share changes as holders come and go)."""
+        if rate <= 0:
+            raise ValueError(f"rate={rate!r}: must be > 0")
+        with self._lock:
+            self.rate = float(rate)
+
+    def hold(self, seconds: float) -> None:
+        """No request starts for ``seconds`` from now (a Retry-After another holder was given)."""
+        if seconds > 0:
+            with self._lock:
+                self._next_start = max(self._next_start, self._clock() + seconds)
+
     def notify_rate_limited(self, retry_after: float | None = None) -> None:
         """A 429 arrived: lower the rate for a while and, with Retry-After, pause everyone."""
         with self._lock:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -45,12 +45,21 @@ from airflow_provider_human.exceptions import (
 log = logging.getLogger(__name__)
 
 
+class Limiter(Protocol):
+    """What the transport asks of a rate limiter: this task's :class:`RateLimiter` or a shared budget."""
+
+    def acquire(self) -> None: ...
+
+    def notify_rate_limited(self, retry_after: float | None = None) -> None: ...
+
+
 class Transport:
     """Sends one logical request at a time (threads share it): rate limited, retried, errors typed.
 
     :param settings: connection settings, including the server token.
     :param session: an existing session to use (one is built otherwise).
     :param sleep: how to wait for retries and the rate limiter (tests pass a recorder).
+    :param rate_limiter: a shared budget (``budget.shares.SharedBudget``); default: this client's own limiter.
     """
 
     def __init__(
@@ -59,14 +68,18 @@ class Transport:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        rate_limiter: Limiter | None = None,
     ) -> None:
         self.settings = settings
         self.session = session or build_session(settings)
-        self.rate_limiter = RateLimiter(settings.requests_per_second, sleep=sleep)
+        self.rate_limiter: Limiter = rate_limiter or RateLimiter(settings.requests_per_second, sleep=sleep)
         self._sleep = sleep
 
     def close(self) -> None:
         self.session.close()
+        close = getattr(self.rate_limiter, "close", None)
+        if close is not None:  # a shared budget: give this task's share back now
+            close()
 
     def request(
         self,

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_human.budget.resolve import store_for_conn
+from airflow_provider_human.budget.shares import SharedBudget, account_key
 from airflow_provider_human.client import (
     AccountInfoV1,
     AccountInfoV2,
@@ -28,6 +30,8 @@ from airflow_provider_human.get_provider_info import CONN_FIELDS
 # extra key -> Python type, read from the connection form's own table: one list of extras, not two.
 _JSON_TYPES: dict[str, type] = {"string": str, "number": float, "integer": int, "boolean": bool}
 _EXTRA_TYPES: dict[str, type] = {key: _JSON_TYPES[field["schema"]["type"][0]] for key, field in CONN_FIELDS.items()}
+#: The extras the client reads; the hook keeps the others (where the rate budget lives).
+_CLIENT_EXTRAS = {key: kind for key, kind in _EXTRA_TYPES.items() if key in ClientSettings.field_names()}
 
 
 class HumanHook(BaseHook):
@@ -42,12 +46,13 @@ class HumanHook(BaseHook):
     :param identity_base_url: base URL of the identity API (defaults to ``host``).
     :param timeout: seconds per request.
     :param max_retries: retries for transient failures.
-    :param requests_per_second: client-side rate limit shared by all threads.
+    :param requests_per_second: the account's rate limit, shared through the rate budget (docs/scaling.md).
     :param max_workers: threads for concurrent lookups and identity updates.
     :param feedback_batch_size: account ids per feedback upload.
     :param verify_ssl: verify TLS certificates.
     :param proxy: proxy URL for every request.
     :param v1_attack_types_encoding: how v1 lookups send ``attack_types`` (``python_list``, ``json``, ``repeated``).
+    :param rate_budget_conn_id: Airflow connection (SQL or redis) where tasks share ``requests_per_second``.
     """
 
     conn_name_attr = "human_conn_id"
@@ -70,10 +75,13 @@ class HumanHook(BaseHook):
         verify_ssl: bool | None = None,
         proxy: str | None = None,
         v1_attack_types_encoding: str | None = None,
+        rate_budget_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.human_conn_id = human_conn_id
+        self._rate_budget_conn_id = rate_budget_conn_id
+        self._default_budget: Any = None  # a store a caller offers when the connection names none
         self._overrides = {
             "base_url": host,
             "token": token,
@@ -96,7 +104,7 @@ class HumanHook(BaseHook):
         if conn.password:
             values["token"] = conn.password
         extras = conn.extra_dejson or {}
-        for key, kind in _EXTRA_TYPES.items():
+        for key, kind in _CLIENT_EXTRAS.items():
             if key in extras and extras[key] not in (None, ""):
                 values[key] = _coerce(self.human_conn_id, key, extras[key], kind)
         values.update({k: v for k, v in self._overrides.items() if v is not None})
@@ -111,8 +119,37 @@ class HumanHook(BaseHook):
             raise HumanConfigError(f"Connection {self.human_conn_id!r}: {exc}") from None
 
     @cached_property
+    def rate_budget_conn_id(self) -> str | None:
+        """The connection's extra ``rate_budget_conn_id`` (or the constructor's): where the budget lives."""
+        if self._rate_budget_conn_id:
+            return self._rate_budget_conn_id
+        value = (self.get_connection(self.human_conn_id).extra_dejson or {}).get("rate_budget_conn_id")
+        if value in (None, ""):
+            return None
+        return _coerce(self.human_conn_id, "rate_budget_conn_id", value, str) or None
+
+    def share_budget_in(self, store: Any) -> None:
+        """Share the budget in ``store`` (a budget store) unless the connection names its own place."""
+        if "client" in self.__dict__:
+            raise RuntimeError("share_budget_in must come before the client is built")
+        self._default_budget = store
+
+    @cached_property
     def client(self) -> HumanClient:
-        return HumanClient(self.settings)
+        return HumanClient(self.settings, rate_limiter=self._rate_budget())
+
+    def _rate_budget(self) -> SharedBudget | None:
+        settings = self.settings
+        conn_id = self.rate_budget_conn_id
+        store = store_for_conn(conn_id) if conn_id else self._default_budget
+        if store is None:
+            self.log.info(
+                "HUMAN connection %r names no rate_budget_conn_id: requests_per_second=%g limits this task alone, "
+                "not shared with other tasks (docs/scaling.md#one-budget-per-account)",
+                self.human_conn_id, settings.requests_per_second,
+            )  # fmt: skip
+            return None
+        return SharedBudget(settings.requests_per_second, store, account_key(settings.base_url, settings.token))
 
     def get_conn(self) -> HumanClient:
         """The :class:`HumanClient` for this connection (one pooled session per hook)."""

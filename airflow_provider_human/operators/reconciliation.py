@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowTaskTerminated
 
+from airflow_provider_human.budget.sql import SqlBudgetStore
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number, to_optional_int
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
@@ -170,6 +171,9 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             else SqlOutcomeSource(self.source_conn_id, self.source_table, self.columns)
         )
         ledger = deciding.ledger(self.ledger_conn_id or self.source_conn_id, self.ledger_table, self.rejects_table)
+        # The account's rate budget: where the connection says, else next to the ledger (docs/scaling.md).
+        if SqlBudgetStore.supports(ledger.engine):  # any other database: the ledger refuses it before any request
+            self.hook.share_budget_in(SqlBudgetStore(ledger.engine))
         reconciler = Reconciler(self.hook.client, source, ledger, policy=deciding.decision_policy(), settings=settings)
         self._running = reconciler
         try:

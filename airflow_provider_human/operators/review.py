@@ -17,6 +17,7 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_human.budget.sql import SqlBudgetStore
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
@@ -263,6 +264,9 @@ class HumanReconciliationReviewOperator(HITLOperator):
             ti = context["ti"]
             errors = []
             deciding = Deciding.of(self)  # what the day's reconciliation decided with
+            engine = self._ledger().engine  # each interval gets a ledger of its own (its own lease) below
+            if SqlBudgetStore.supports(engine):  # the account's budget, where the reconciliation shares it
+                hook.share_budget_in(SqlBudgetStore(engine))
             for start, end in sorted(intervals):
                 settings = deciding.settings(
                     wait_for_others_seconds=self.wait_for_others_seconds,

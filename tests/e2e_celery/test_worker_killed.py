@@ -176,8 +176,4 @@ def test_a_celery_worker_killed_mid_upload_leaves_nothing_applied_twice_and_its_
     # The connection's requests_per_second is the account's limit: concurrent tasks together stay under it.
     rate_limited = [r for r in fake.requests() if r.get("status") == 429]
     print(f"429 answers: {len(rate_limited)} of {len(fake.requests())} API requests")
-    if rate_limited:
-        # TODO(issue 28): delete this xfail once the account-wide rate budget is merged (rate_budget_conn_id).
-        # Until then requests_per_second limits each task on its own, and four tasks at once exceed the limit.
-        pytest.xfail(f"HUMAN answered 429 {len(rate_limited)} times: the per-task limiter (issue 28)")
     assert not rate_limited, f"HUMAN answered 429 {len(rate_limited)} times"

@@ -1,4 +1,5 @@
-"""The ledger's three tables and the column lists the claim and the decisions write."""
+"""The ledger's three tables (and the rate budget's two beside them) and the column lists the claim and the
+decisions write."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from airflow_provider_human.budget.sql import budget_tables
 from airflow_provider_human.reconciliation.ledger.states import OPEN_STATES_SQL
 from airflow_provider_human.reconciliation.outcomes import MAX_ID_LENGTH as ID_LENGTH
 
@@ -101,6 +103,8 @@ def build_tables(metadata: sa.MetaData, ledger: str, rejects: str) -> tuple[sa.T
         sa.Column("started_at", sa.String(32), nullable=False),
         sa.Column("updated_at", sa.String(32), nullable=False),
     )
+    # The account's rate budget lives next to the ledger by default (revision 0003), shared by every ledger.
+    budget_tables(metadata)
     return ledger_table, rejects_table, holders_table
 
 
