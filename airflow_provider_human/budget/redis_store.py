@@ -50,6 +50,14 @@ redis.call('EXPIRE', KEYS[2], math.ceil(slow_for + retry_after + 60))
 """ + _VIEW  # fmt: skip
 
 
+_BEHIND = (
+    _NOW
+    + """
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '(' .. ARGV[1])
+"""
+)
+
+
 def redis_client(**kwargs: Any) -> Any:
     """A ``redis.Redis``; a clear error where the optional package is missing."""
     try:
@@ -71,6 +79,7 @@ class RedisBudgetStore:
         self.client = client
         self._beat = client.register_script(_BEAT)
         self._rate_limited = client.register_script(_RATE_LIMITED)
+        self._behind = client.register_script(_BEHIND)
 
     @staticmethod
     def _keys(key: str) -> list[str]:
@@ -88,6 +97,15 @@ class RedisBudgetStore:
         """How many holders of ``key`` hold a lease now (read only: for reports and tests)."""
         seconds, micros = self.client.time()
         return int(self.client.zcount(self._keys(key)[0], f"({seconds + micros / 1e6}", "+inf"))
+
+    def lease_end(self, key: str, holder: str) -> float | None:
+        """When ``holder``'s lease ends (the server's clock), or None if it holds none."""
+        score = self.client.zscore(self._keys(key)[0], holder)
+        return None if score is None else float(score)
+
+    def behind(self, key: str, holder: str, since: float) -> int:
+        """Other live holders whose lease ends before ``since``: they have not beaten since it was given."""
+        return int(self._behind(keys=self._keys(key)[:1], args=[repr(since)]))
 
     def leave(self, key: str, holder: str) -> None:
         self.client.zrem(self._keys(key)[0], holder)

@@ -10,9 +10,11 @@ What no rate-limiting library does is written here: a ``Retry-After`` pauses eve
 (``pause``), and 429s that come back after it lower the shared ``factor`` for every holder
 for a while (a first 429 alone is taken for a start-up burst and only pauses).
 
-A holder that joins waits one refresh before its first request, so that the holders already
-there have counted it and lowered their pace: shares never add up to more than the limit
-while tasks start.
+A holder that joins sends nothing until every holder already there has renewed its lease
+since the join (and so counted it and lowered its pace), or has dropped out: shares never add
+up to more than the limit while tasks start, even when another holder's heartbeat runs late on
+a loaded machine. Requests of the others already waiting for a slot are re-planned at the
+lower pace (:meth:`RateLimiter.set_rate`).
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class BudgetStore(Protocol):
 
     def leave(self, key: str, holder: str) -> None:
         """``holder`` is done: its share goes back at once."""
+
+    def lease_end(self, key: str, holder: str) -> float | None:
+        """When ``holder``'s lease ends on the store's clock (None: it holds none)."""
+
+    def behind(self, key: str, holder: str, since: float) -> int:
+        """Other live holders whose lease ends before ``since`` (they have not renewed since then)."""
 
     def live_holders(self, key: str) -> int:
         """How many holders hold a lease now (read only)."""
@@ -169,12 +177,23 @@ class SharedBudget:
             if self._thread is not None:
                 return
             self._apply(self.store.beat(self.key, self.holder, self.lease_seconds))  # a store error fails the task
-            self._local.hold(self.refresh_seconds * 1.2)  # the others count this holder before it sends
+            since = self.store.lease_end(self.key, self.holder)
             self._stop.clear()
             self._thread = threading.Thread(target=self._beat, name="human-rate-budget", daemon=True)
             self._thread.start()
+            if since is not None:
+                self._wait_until_counted(since)
         log.info("HUMAN rate budget (%s): %.3g requests/s for the account, %d holder(s) now: this task paces at %.3g",
                  self.store.name, self.limit, self.view.live_holders, self._local.rate)  # fmt: skip
+
+    def _wait_until_counted(self, since: float) -> None:
+        """Send nothing until every other live holder has renewed since this one joined (or its lease ran out)."""
+        deadline = time.monotonic() + self.lease_seconds + self.refresh_seconds
+        while time.monotonic() < deadline:
+            if self.store.behind(self.key, self.holder, since) == 0:
+                break
+            self._stop.wait(self.refresh_seconds / 5)
+        self._apply(self.store.beat(self.key, self.holder, self.lease_seconds))  # the count that now holds
 
     def _beat(self) -> None:
         while not self._stop.wait(self.refresh_seconds):

@@ -118,6 +118,28 @@ class SqlBudgetStore:
             )
             return int(conn.execute(query).scalar_one())
 
+    def lease_end(self, key: str, holder: str) -> float | None:
+        """When ``holder``'s lease ends (the database's clock), or None if it holds none."""
+        h = self.holders
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(h.c.lease_until).where(h.c.budget_key == key, h.c.holder == holder)
+            ).scalar_one_or_none()
+            return None if value is None else float(value)
+
+    def behind(self, key: str, holder: str, since: float) -> int:
+        """Other live holders whose lease ends before ``since``: they have not beaten since it was given."""
+        h = self.holders
+        with self.engine.connect() as conn:
+            query = (
+                sa.select(sa.func.count())
+                .select_from(h)
+                .where(
+                    h.c.budget_key == key, h.c.holder != holder, h.c.lease_until > self._now(), h.c.lease_until < since
+                )
+            )
+            return int(conn.execute(query).scalar_one())
+
     def leave(self, key: str, holder: str) -> None:
         h = self.holders
         with self.engine.begin() as conn:

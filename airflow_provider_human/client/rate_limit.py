@@ -42,6 +42,7 @@ class RateLimiter:
         self._next_start = clock()  # theoretical arrival time of the next request (GCRA)
         self._slow_until = float("-inf")
         self._slow_rate = self.rate
+        self._generation = 0  # bumped when slots already handed out were planned at a pace no longer allowed
 
     @property
     def current_rate(self) -> float:
@@ -60,15 +61,28 @@ class RateLimiter:
             return start - now
 
     def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
+        """Wait for a slot; a slot planned before the pace was lowered or paused is planned again."""
+        while True:
+            with self._lock:
+                generation = self._generation
+            wait = self.reserve()
+            if wait <= 0:
+                return
             self._sleep(wait)
+            with self._lock:
+                if self._generation == generation:
+                    return
 
     def set_rate(self, rate: float) -> None:
         """Pace at ``rate`` from now on (a shared budget's share changes as holders come and go)."""
         if rate <= 0:
             raise ValueError(f"rate={rate!r}: must be > 0")
         with self._lock:
+            if rate < self.rate:  # slots already waiting were spaced for the old pace: they wait again
+                now = self._clock()
+                last = min(now, self._next_start - 1.0 / self.rate)  # the latest slot already used
+                self._next_start = last + 1.0 / rate
+                self._generation += 1
             self.rate = float(rate)
 
     def hold(self, seconds: float) -> None:
@@ -76,6 +90,7 @@ class RateLimiter:
         if seconds > 0:
             with self._lock:
                 self._next_start = max(self._next_start, self._clock() + seconds)
+                self._generation += 1  # requests already waiting for their slot pause too
 
     def notify_rate_limited(self, retry_after: float | None = None) -> None:
         """A 429 arrived: lower the rate for a while and, with Retry-After, pause everyone."""
@@ -87,3 +102,4 @@ class RateLimiter:
             if retry_after and retry_after > 0:
                 tolerance = (self.burst - 1) / self._slow_rate
                 self._next_start = max(self._next_start, now + retry_after + tolerance)
+                self._generation += 1

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+import uuid
 
 import pytest
 
@@ -107,5 +109,41 @@ def test_429s_that_come_back_lower_every_holders_share_once_per_burst(store_url)
             assert b.view.factor == pytest.approx(0.75)
             assert b.rate == pytest.approx(LIMIT * 0.75 / 2)
         assert live(store, key) == 0  # both left on close
+    finally:
+        dispose(store)
+
+
+def _acquire_in_thread(budget: SharedBudget) -> threading.Event:
+    done = threading.Event()
+    threading.Thread(target=lambda: (budget.acquire(), done.set()), daemon=True).start()
+    return done
+
+
+def test_a_joining_holder_sends_nothing_until_a_late_heartbeat_has_counted_it(store_url):
+    """On a loaded machine another holder's heartbeat can run late: until it has counted the joiner it paces
+    at its old, larger share, so the joiner's first request would go over the account's limit."""
+    key = f"https://example.test#late-{uuid.uuid4().hex[:6]}"
+    store = open_store(store_url)
+    try:
+        store.beat(key, "late-beater", 3.0)  # a holder already there, whose next heartbeat is late
+        with SharedBudget(LIMIT, store, key) as joiner:
+            done = _acquire_in_thread(joiner)
+            assert not done.wait(1.5), "the joiner sent while the other still paced at the whole limit"
+            store.beat(key, "late-beater", 3.0)  # the late heartbeat: it now counts two holders
+            assert done.wait(5.0), "the joiner still waits after every holder has counted it"
+            assert joiner.view.live_holders == 2 and joiner.rate == LIMIT / 2
+    finally:
+        dispose(store)
+
+
+def test_a_joining_holder_waits_for_a_dead_holder_no_longer_than_its_lease(store_url):
+    key = f"https://example.test#dead-{uuid.uuid4().hex[:6]}"
+    store = open_store(store_url)
+    try:
+        store.beat(key, "dead", 2.0)  # never renews: a killed task
+        with SharedBudget(LIMIT, store, key) as joiner:
+            done = _acquire_in_thread(joiner)
+            assert done.wait(8.0), "a dead holder kept the joiner waiting past its lease"
+            assert joiner.view.live_holders == 1 and joiner.rate == LIMIT
     finally:
         dispose(store)

@@ -64,3 +64,51 @@ def test_thread_safe_under_contention():
         t.join()
     # 400 reservations at 100/s with a frozen clock: every slot distinct, 10 ms apart.
     assert sorted(round(w, 6) for w in waits) == [round(i * 0.01, 6) for i in range(400)]
+
+
+class SleepThen:
+    """A sleep that moves the fake clock, and does something once while the first caller sleeps."""
+
+    def __init__(self, clock: FakeClock, during) -> None:
+        self.clock, self.during, self.slept = clock, during, []
+
+    def __call__(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        if len(self.slept) == 1:
+            self.clock.now += 0.05
+            self.during()
+            self.clock.now += seconds - 0.05
+        else:
+            self.clock.now += seconds
+
+
+def test_a_slot_taken_before_the_pace_was_lowered_waits_again_at_the_new_pace():
+    """A shared budget lowers the pace when a task joins: slots queued at the old pace must not go at it."""
+    clock = FakeClock()
+    sleep = SleepThen(clock, lambda: limiter.set_rate(1.0))
+    limiter = RateLimiter(10, clock=clock, sleep=sleep)
+    for _ in range(3):
+        limiter.reserve()  # three requests already on their way (0, 0.1, 0.2 s)
+    limiter.acquire()  # its slot was at 0.3 s; the pace drops to 1/s at 0.05 s
+    assert sleep.slept == [0.3, pytest.approx(0.75)]  # then one interval of the new pace from the drop
+
+
+def test_a_pause_given_while_a_slot_waits_holds_that_slot_too():
+    """A Retry-After another holder met pauses requests already waiting for their slot."""
+    clock = FakeClock()
+    sleep = SleepThen(clock, lambda: limiter.hold(2.0))
+    limiter = RateLimiter(10, clock=clock, sleep=sleep)
+    for _ in range(3):
+        limiter.reserve()
+    limiter.acquire()
+    assert sleep.slept == [0.3, pytest.approx(1.75)]  # 0.05 + 2.0 from the start
+
+
+def test_raising_the_pace_keeps_the_slots_already_taken():
+    clock = FakeClock()
+    sleep = SleepThen(clock, lambda: limiter.set_rate(100.0))
+    limiter = RateLimiter(10, clock=clock, sleep=sleep)
+    for _ in range(3):
+        limiter.reserve()
+    limiter.acquire()
+    assert sleep.slept == [0.3]

@@ -95,6 +95,18 @@ def _ledger_states(url: str) -> dict[str, str]:
         engine.dispose()
 
 
+def _left_behind(url: str, victims: list[dict], label: dict[str, str]) -> dict[str, dict[str, int]]:
+    """(day[shard]) of each dead task -> its ledger rows by state, as the kill left them."""
+    account_of = {row[0]: row[1] for row in ROWS}
+    left: dict[str, dict[str, int]] = {}
+    for victim in victims:
+        day, shard = label[victim["dag_run_id"]], victim["map_index"]
+        mine = [state for case, state in _ledger_states(url).items()
+                if DAY_OF_CASE.get(case) == day and account_of.get(case) and shard_of(account_of[case], SHARDS) == shard]  # fmt: skip
+        left[f"{day}[{shard}]"] = dict(Counter(mine)) or {"nothing claimed": 0}
+    return left
+
+
 def test_a_celery_worker_killed_mid_upload_leaves_nothing_applied_twice_and_its_tasks_finish_on_the_other(
     celery_provisioned, celery_fake_api, cases_db, timings
 ):
@@ -119,6 +131,7 @@ def test_a_celery_worker_killed_mid_upload_leaves_nothing_applied_twice_and_its_
     groups = stack.kill_tree(f"worker-{WORKERS[0]}")
     killed_at, killed_wall = time.monotonic(), time.time()
     victims = at_kill[VICTIM]
+    print(f"the dead worker left in the ledger: {_left_behind(cases_db, victims, label)}")
     fake.configure(hold_feedback=None)
     fake.release(apply=True)  # HUMAN applies every upload it held: the dead worker's tasks never hear back
     print(f"SIGKILLed {VICTIM}: process groups {groups}; its running tasks: {running[VICTIM]}")
