@@ -45,14 +45,21 @@ def run_tasks(api: str, store: str, tasks: int, args: argparse.Namespace) -> tup
     """``tasks`` holder processes started together: the answered lookups per second in the window, the 429s,
     and how late the last process began (a loaded machine can make it miss the window's start)."""
     fake(api, "DELETE", "/_fake/requests")
-    start_at = time.time() + 3.0 + 0.3 * tasks  # every process imported first
     command = [sys.executable, "-m", "tests.budget.holder", "--api", api, "--token", TOKEN, "--rps", str(args.limit),
-               "--seconds", str(args.seconds), "--workers", str(args.workers), "--start-at", str(start_at)]  # fmt: skip
+               "--seconds", str(args.seconds), "--workers", str(args.workers), "--start-on-stdin"]  # fmt: skip
     command += ["--per-task"] if store == "per-task" else ["--store", store]
-    procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(tasks)]
+    procs = [subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(tasks)]  # fmt: skip
+    for proc in procs:  # every process imported: then they start together
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    start_at = time.time() + 0.5
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{start_at!r}\n")
+        proc.stdin.flush()
     began = []
     for proc in procs:
-        out, _ = proc.communicate(timeout=args.seconds + 120)
+        out, _ = proc.communicate(timeout=args.seconds + 120)  # (stdin closes: it was read once)
         if proc.returncode:
             raise RuntimeError(f"a task failed ({proc.returncode})")
         began.append(json.loads(out.strip().splitlines()[-1])["started"])

@@ -42,14 +42,20 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--per-task", action="store_true", help="today's per-task limiter instead of the budget")
     parser.add_argument("--start-at", type=float, default=0.0, help="epoch time to start at (aligns processes)")
+    parser.add_argument("--start-on-stdin", action="store_true",
+                        help="print 'ready' once imported, then start at the epoch time read from stdin")  # fmt: skip
     args = parser.parse_args()
     settings = ClientSettings(token=args.token, base_url=args.api, requests_per_second=args.rps,
                               max_workers=args.workers, max_retries=8, backoff_initial=0.05)  # fmt: skip
     budget = None if args.per_task else SharedBudget(args.rps, make_store(args.store),
                                                      account_key(settings.base_url, settings.token))  # fmt: skip
     client = HumanClient(settings, rate_limiter=budget)
-    if args.start_at:
-        time.sleep(max(args.start_at - time.time(), 0.0))
+    start_at = args.start_at
+    if args.start_on_stdin:  # every process imported before the clock starts, however loaded the machine
+        print("ready", flush=True)
+        start_at = float(sys.stdin.readline())
+    if start_at:
+        time.sleep(max(start_at - time.time(), 0.0))
     deadline = time.monotonic() + args.seconds
     ids = (f"acct-{i}" for i in itertools.count())
     ok = failed = 0
