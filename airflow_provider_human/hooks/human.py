@@ -24,6 +24,7 @@ from airflow_provider_human.client import (
 )
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.defaults import DEFAULT_BASE_URL
+from airflow_provider_human.docs_links import docs_link
 from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.get_provider_info import CONN_FIELDS
 
@@ -145,8 +146,8 @@ class HumanHook(BaseHook):
         if store is None:
             self.log.info(
                 "HUMAN connection %r names no rate_budget_conn_id: requests_per_second=%g limits this task alone, "
-                "not shared with other tasks (docs/scaling.md#one-budget-per-account)",
-                self.human_conn_id, settings.requests_per_second,
+                "not shared with other tasks (%s)",
+                self.human_conn_id, settings.requests_per_second, docs_link("scaling", "one-budget-per-account"),
             )  # fmt: skip
             return None
         return SharedBudget(settings.requests_per_second, store, account_key(settings.base_url, settings.token))
