@@ -64,8 +64,7 @@ def _open_review(session: Any, ledger_conn_id: str, ledger_table: str, day: str)
         waiting.append(TaskInstanceState.AWAITING_INPUT)
     query = (
         sa.select(x.value, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
-        .join(ti, sa.and_(x.dag_id == ti.dag_id, x.run_id == ti.run_id, x.task_id == ti.task_id,
-                          x.map_index == ti.map_index))  # fmt: skip
+        .join(ti, sa.and_(*(getattr(x, c) == getattr(ti, c) for c in ("dag_id", "run_id", "task_id", "map_index"))))
         .where(x.key == REVIEW_OPEN_KEY, ti.state.in_(waiting))
         .order_by(x.timestamp.desc())
     )
