@@ -432,8 +432,8 @@ def item_field(item: ReviewItem) -> Param:
     """The item's field on the Required Actions page: a choice worded for its kind, Leave for later first."""
     detail = (item.detail or item.error or "")[:200]
     last = f" Last answer: {item.answer} by {item.answered_by}." if item.answer else ""
-    description = (f"{_KIND_HELP.get(item.kind, item.kind)}. Closed {item.closed_at[:10]}, verdict {item.verdict}, "
-                   f"upload {item.upload}, batch {item.batch_id or 'none'}.{last} {detail}").strip()  # fmt: skip
+    description = (f"Closed {item.closed_at[:10]}, verdict {item.verdict}, upload {item.upload}, "
+                   f"batch {item.batch_id or 'none'}.{last} {detail}").strip()  # fmt: skip
     title = f"{item.case_id} · account {item.account_id} · {item.attack_type} · {item.kind}"
     return Param(LEAVE, type="string", enum=choices_for(item), title=title, description=description)
 

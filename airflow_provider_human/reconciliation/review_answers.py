@@ -72,6 +72,9 @@ def read_answers(
             problems.append(f"{key} names no item of this request")
         elif ledger_id in words:
             problems.append(f"{_name(ledger_id, described)} is answered twice ({key})")
+        elif value in (None, ""):  # a field cleared on the page
+            problems.append(f"{_name(ledger_id, described)} has no answer (its field is empty)")
+            words[ledger_id] = ""
         elif value not in choices[ledger_id]:
             problems.append(f"{_name(ledger_id, described)}: {value!r} is not one of {list(choices[ledger_id])}")
             words[ledger_id] = ""

@@ -151,6 +151,7 @@ def test_a_stale_listing_applies_per_item_only_to_the_unchanged_ones(case_db, fa
         ("unknown", r"item_999999 names no item of this request"),
         ("twice", r"ledger id {c3} \(case c3, account a2\) is answered twice"),
         ("missing", r"ledger id {c2} \(case c2, account a1\) has no answer"),
+        ("cleared", r"ledger id {c2} \(case c2, account a1\) has no answer \(its field is empty\)"),
         ("wrong_word", r"ledger id {c2} \(case c2, account a1\): 'Mark as applied' is not one of"),
     ],
 )
@@ -168,6 +169,8 @@ def test_an_invalid_per_item_answer_names_the_item_and_nothing_is_sent_or_writte
         fields[f"item_0{row['c3']}"] = "Mark as applied"  # a second key naming the same ledger row
     elif case == "missing":
         del fields[item_key(row["c2"])]
+    elif case == "cleared":
+        fields[item_key(row["c2"])] = None  # the page's drop-downs can be cleared
     else:
         fields[item_key(row["c2"])] = "Mark as applied"  # an upload's word, for a reversal
     with pytest.raises(ReviewAnswerError, match=named.format(**row)) as info:
