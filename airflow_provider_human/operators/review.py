@@ -57,16 +57,6 @@ OPTIONS = {
 }  # fmt: skip
 
 
-def options_for(items: Sequence[ReviewItem]) -> list[str]:
-    """The three buttons, worded for what is listed: uploads, other items, or both."""
-    uploads = {i.feedback_status is not None for i in items}
-    if uploads == {True}:
-        return [RESEND, MARK_APPLIED, LEAVE]
-    if uploads == {False}:
-        return [DECIDE_AGAIN, MARK_HANDLED, LEAVE]
-    return [RESEND_OR_DECIDE, APPLIED_OR_HANDLED, LEAVE]
-
-
 LISTED_KEY = "review_listed"  # XCom: {ledger id: version} of what the request showed
 CHOICES_KEY = "review_choices"  # XCom: {ledger id: the words its field offered}
 #: seconds the review step's own run waits beyond ``verify_after_seconds`` after a Resend
@@ -248,7 +238,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         return super().execute(context)
 
     def validate_chosen_options(self, chosen_options: list[str]) -> None:
-        """The buttons, or those of a request opened before per-item answers (``options_for``)."""
+        """The buttons, or those of a request opened before per-item answers (``OPTIONS``)."""
         known = {ANSWER_EACH, LEAVE_ALL, *OPTIONS}
         if diff := set(chosen_options) - known:
             raise ValueError(f"Responses {diff} not in {sorted(known)}")
