@@ -4,11 +4,11 @@
 Triggered whenever a reconciliation day hands items over (the asset its `request_review`
 task updates), and every morning at 06:00 UTC for anything still waiting. One request on
 the *Required Actions* page lists every item waiting for a person, whatever its day —
-reversals, edited outcomes, ambiguous AD states, uploads in doubt or rejected — with
-Resend / Mark as applied / Leave for later. No reconciliation run waits for it, so a
-backfill never stalls behind a person.
+reversals, edited outcomes, ambiguous AD states, uploads in doubt or rejected — with one
+field per item: Resend / Mark as applied / Leave for later (worded for the item's kind).
+No reconciliation run waits for it, so a backfill never stalls behind a person.
 
-An answer applies only to items unchanged since they were listed. Who may answer: the
+Each answer applies only to its item, unchanged since it was listed. Who may answer: the
 users named in the Airflow option `[human] review_assignees`
 (`AIRFLOW__HUMAN__REVIEW_ASSIGNEES`, e.g. `fraud-lead:Fraud Lead`); left unset, any user
 who may edit this DAG. After the answer, clear the days' `day_done` tasks in

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import Param
+from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_human.budget.sql import SqlBudgetStore
@@ -27,16 +29,25 @@ from airflow_provider_human.reconciliation.engine import Reconciler
 from airflow_provider_human.reconciliation.ledger import NEEDS_A_PERSON, Answer, Ledger, ReviewItem
 from airflow_provider_human.reconciliation.outcomes import format_utc, parse_timestamp
 from airflow_provider_human.reconciliation.report import safe_name
+from airflow_provider_human.reconciliation.review_answers import (
+    DECIDE_AGAIN,
+    LEAVE,
+    MARK_APPLIED,
+    MARK_HANDLED,
+    RESEND,
+    ReviewAnswerError,
+    choices_for,
+    item_key,
+    read_answers,
+)
 from airflow_provider_human.reports_location import reports_base, write_text
+from airflow_provider_human.ui_links_review import REVIEW_OPEN_KEY
 from airflow_provider_human.words import counted
 
-RESEND = "Resend"
-MARK_APPLIED = "Mark as applied"
-LEAVE = "Leave for later"
-# The buttons say what they do to the items listed: an upload (in doubt, rejected) is resent or
-# marked applied; any other item (reversal, edited, ambiguous) is decided again or marked handled.
-DECIDE_AGAIN = "Decide again by the table"
-MARK_HANDLED = "Mark as handled (nothing sent)"
+#: The request's buttons: each item's own field says what to do with it (worded for its kind).
+ANSWER_EACH = "Answer each item as chosen"
+LEAVE_ALL = "Leave all for later"
+# One answer for every listed item: the buttons of requests opened before per-item answers.
 RESEND_OR_DECIDE = "Resend / decide again"
 APPLIED_OR_HANDLED = "Mark as applied / handled"
 OPTIONS = {
@@ -46,17 +57,8 @@ OPTIONS = {
 }  # fmt: skip
 
 
-def options_for(items: Sequence[ReviewItem]) -> list[str]:
-    """The three buttons, worded for what is listed: uploads, other items, or both."""
-    uploads = {i.feedback_status is not None for i in items}
-    if uploads == {True}:
-        return [RESEND, MARK_APPLIED, LEAVE]
-    if uploads == {False}:
-        return [DECIDE_AGAIN, MARK_HANDLED, LEAVE]
-    return [RESEND_OR_DECIDE, APPLIED_OR_HANDLED, LEAVE]
-
-
 LISTED_KEY = "review_listed"  # XCom: {ledger id: version} of what the request showed
+CHOICES_KEY = "review_choices"  # XCom: {ledger id: the words its field offered}
 #: seconds the review step's own run waits beyond ``verify_after_seconds`` after a Resend
 VERIFY_MARGIN_SECONDS = 30.0
 
@@ -73,17 +75,24 @@ class HumanReconciliationReviewOperator(HITLOperator):
     """Lists every item waiting for a person up to this run's interval end; acts on the answer.
 
     Opens a request only when there is something to review; otherwise it succeeds at once,
-    so the DAG runs end to end without a person on an ordinary day. Options:
+    so the DAG runs end to end without a person on an ordinary day. The request has one field
+    per item (the first ``max_listed``), whose choices are worded for the item's kind:
 
-    - **Resend**: an upload in doubt or rejected is sent again (fenced, like any upload); a
-      reversal, edited row or ambiguous state is decided again by the policy table alone,
-      history set aside, with a fresh lookup, and sent if the table says so.
-    - **Mark as applied**: an upload is recorded as sent (checked in the HUMAN console); any
-      other item as handled, nothing sent.
-    - **Leave for later** (also the answer when ``response_timeout`` passes): nothing changes;
-      the task fails so the run is not green, and the next run lists the items again.
+    - **Resend** (an upload) / **Decide again by the table** (any other item): an upload in
+      doubt or rejected is sent again (fenced, like any upload); a reversal, edited row or
+      ambiguous state is decided again by the policy table alone, history set aside, with a
+      fresh lookup, and sent if the table says so.
+    - **Mark as applied** / **Mark as handled (nothing sent)**: an upload is recorded as sent
+      (checked in the HUMAN console); any other item as handled, nothing sent.
+    - **Leave for later** (each field's default): nothing changes; the task fails so the run
+      is not green, and the next run lists the item again.
 
-    An answer applies only to the items as they were listed: an item another answer (another
+    The button *Answer each item as chosen* applies the fields; *Leave all for later* (also the
+    answer when ``response_timeout`` passes) leaves every item. An answer that does not fit the
+    request (an unknown item, an item answered twice, a missing answer, a word the item was not
+    offered) writes and sends nothing, names the items, and the retry opens a new request.
+
+    Each item's answer applies only to the item as it was listed: an item another answer (another
     day's review, another person) has changed since is left alone, and the task fails for
     retry naming it, so that it is listed again with its new state and last answer. Who may
     answer: ``assigned_users`` (the HITL operator's own argument; the example DAG reads it
@@ -149,7 +158,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            subject=subject, options=[RESEND, MARK_APPLIED, LEAVE], defaults=[LEAVE], multiple=False,
+            subject=subject, options=[ANSWER_EACH, LEAVE_ALL], defaults=[LEAVE_ALL], multiple=False,
             response_timeout=response_timeout, **kwargs,
         )  # fmt: skip
         max_listed = to_int(max_listed, "max_listed")
@@ -213,52 +222,100 @@ class HumanReconciliationReviewOperator(HITLOperator):
                           until or "now")  # fmt: skip
             return {"items": 0, "answer": None}
         listing = self._write_listing(items, context, reports)
+        shown = items[: self.max_listed]  # one field each; the rest wait for the next request
         self.subject = f"HUMAN reconciliation: {_items(len(items))} for a person to review ({days_of(items)})"
-        self.options = options_for(items)
+        self.options = [ANSWER_EACH, LEAVE_ALL]
+        self.params = ParamsDict({item_key(i.id): item_field(i) for i in shown})
         self.body = review_body(items, self.max_listed, listing)
         self.log.info("%s for a person (%s); full list: %s", counted(len(items), "item waits", "items wait"),
                       dict(Counter(i.kind for i in items)), listing)  # fmt: skip
-        context["ti"].xcom_push(key=LISTED_KEY, value={str(i.id): i.version for i in items})
+        ti = context["ti"]
+        ti.xcom_push(key=LISTED_KEY, value={str(i.id): i.version for i in shown})
+        ti.xcom_push(key=CHOICES_KEY, value={str(i.id): choices_for(i) for i in shown})
+        ti.xcom_push(key=REVIEW_OPEN_KEY, value={
+            "ledger_conn_id": self.ledger_conn_id, "ledger_table": self.ledger_table,
+            "days": sorted({i.interval_start[:10] for i in shown}), "not_listed": len(items) - len(shown)})  # fmt: skip
         return super().execute(context)
 
     def validate_chosen_options(self, chosen_options: list[str]) -> None:
-        """The request was opened with the wording for its items (``options_for``): any of them maps."""
-        if diff := set(chosen_options) - set(OPTIONS):
-            raise ValueError(f"Responses {diff} not in {sorted(OPTIONS)}")
+        """The buttons, or those of a request opened before per-item answers (``OPTIONS``)."""
+        known = {ANSWER_EACH, LEAVE_ALL, *OPTIONS}
+        if diff := set(chosen_options) - known:
+            raise ValueError(f"Responses {diff} not in {sorted(known)}")
+
+    def validate_params_input(self, params_input: Mapping) -> None:
+        """Checked against what the request listed (``read_answers``), not this task's own params."""
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         payload = super().execute_complete(context, event)
         chosen = payload["chosen_options"][0]
-        answer = OPTIONS[chosen]
         user = payload.get("responded_by_user")
         who = f"{user.get('name') or user.get('id')} ({user.get('id')})" if user else "nobody (response timeout)"
-        listed = context["ti"].xcom_pull(task_ids=self.task_id, key=LISTED_KEY, map_indexes=context["ti"].map_index)
-        listed = {int(i): str(v) for i, v in (listed or {}).items()}
+        ti = context["ti"]
+        listed = {int(i): str(v) for i, v in (self._pull(ti, LISTED_KEY) or {}).items()}
         ledger = self._ledger()
-        moved = ledger.answer_review(listed, answer, who)
+        answers = self._answers(chosen, payload.get("params_input") or {}, listed, ti, ledger)
+        moved = ledger.answer_each({i: (listed[i], a) for i, a in answers.items()}, who)
         changed = changed_since_listed(ledger, [i for i in listed if i not in set(moved)])
-        self.log.info("%s answered %r for %s: applied to %d, %d changed since they were listed", who, chosen,
-                      _items(len(listed)), len(moved), len(changed))  # fmt: skip
-        if answer is Answer.LEAVE:
-            raise AirflowFailException(
-                f"{_items(len(moved))} left for a person ({who} answered {chosen!r}); they stay in the ledger "
-                "(state needs_review or failed) and the next run's review step lists them again"
-                + (f". Not answered: {_explain(changed)}" if changed else "")
-            )
-        if answer is Answer.RESEND and moved:
-            items = {i.id: i for i in ledger.review_rows(moved)}
-            self._finish({(i.interval_start, i.interval_end) for i in items.values()}, context)
+        kinds = Counter(answers[i].value for i in moved)
+        what = repr(chosen) if chosen != ANSWER_EACH else "per item (" + ", ".join(
+            f"{n} {a}" for a, n in sorted(Counter(a.value for a in answers.values()).items())) + ")"  # fmt: skip
+        self.log.info("%s answered %s for %s: applied to %d (%s), %d changed since they were listed", who, what,
+                      _items(len(listed)), len(moved), dict(kinds), len(changed))  # fmt: skip
+        resent = [i for i in moved if answers[i] is Answer.RESEND]
+        if resent:
+            rows = ledger.review_rows(resent)
+            self._finish({(i.interval_start, i.interval_end) for i in rows}, context, watched=resent)
+        left = [i for i in moved if answers[i] is Answer.LEAVE]
         if changed:
             raise AirflowException(
-                f"{who} answered {chosen!r} for {_items(len(listed))}; applied to {len(moved)}. "
+                f"{who} answered {what} for {_items(len(listed))}; applied to {len(moved)}"
+                + (f" ({len(left)} left for later)" if left else "") + ". "
                 f"{_items(len(changed))} changed since the request listed them and were left as they are: "
                 f"{_explain(changed)}. Those still waiting are listed again (this task's retry or the next review)"
+            )  # fmt: skip
+        if left:
+            others = len(moved) - len(left)
+            raise AirflowFailException(
+                f"{_items(len(left))} left for a person ({who} answered {what})"
+                + (f"; applied to {counted(others, 'other')}" if others else "")
+                + "; they stay in the ledger (state needs_review or failed) and the next run's review step "
+                "lists them again"
+            )  # fmt: skip
+        more = int((self._pull(ti, REVIEW_OPEN_KEY) or {}).get("not_listed") or 0)
+        if more:
+            raise AirflowException(
+                f"{who} answered every item of this request; {counted(more, 'more item waits', 'more items wait')} "
+                "beyond it: the retry (or the next review) opens a request for them"
             )
-        return {"items": len(moved), "answer": answer.value, "answered_by": who, "moved": len(moved),
+        uniform = {a.value for a in answers.values()}
+        return {"items": len(moved), "answer": uniform.pop() if len(uniform) == 1 else "per_item",
+                "answers": dict(kinds), "answered_by": who, "moved": len(moved),
                 "changed_since_listed": len(changed)}  # fmt: skip
 
-    def _finish(self, intervals: set[tuple[str, str]], context: Any) -> None:
-        """Send and decide what the answer freed, interval by interval, through the fenced path."""
+    def _pull(self, ti: Any, key: str) -> Any:
+        return ti.xcom_pull(task_ids=self.task_id, key=key, map_indexes=ti.map_index)
+
+    def _answers(
+        self, chosen: str, params_input: Mapping[str, Any], listed: dict[int, str], ti: Any, ledger: Ledger
+    ) -> dict[int, Answer]:
+        """Each listed item's answer: the button's for every item, or each item's own field."""
+        if chosen == LEAVE_ALL:
+            return dict.fromkeys(listed, Answer.LEAVE)
+        if chosen != ANSWER_EACH:  # a request opened before per-item answers: one answer for all
+            return dict.fromkeys(listed, OPTIONS[chosen])
+        choices = {int(i): list(c) for i, c in (self._pull(ti, CHOICES_KEY) or {}).items()}
+        if set(choices) != set(listed):
+            raise ReviewAnswerError(["the request's per-item fields were not recorded with it"])
+        described = {i.id: f"case {i.case_id}, account {i.account_id}" for i in ledger.review_rows(list(listed))}
+        return read_answers(params_input, choices, described)
+
+    def _finish(self, intervals: set[tuple[str, str]], context: Any, watched: Sequence[int] = ()) -> None:
+        """Send and decide what the answer freed, interval by interval, through the fenced path.
+
+        Fails when an answer's work is left undone, or a ``watched`` row (this answer's resends)
+        waits for a person again; other items of the day that wait for a person (left for later,
+        not in the request) are the next request's, not a failure of this answer."""
         hook = HumanHook(human_conn_id=self.human_conn_id)
         try:
             ti = context["ti"]
@@ -279,9 +336,17 @@ class HumanReconciliationReviewOperator(HITLOperator):
                                         read_source=False)  # fmt: skip
                 self.log.info("After the answer, [%s, %s):\n%s", start, end, result.report.as_table())
                 if result.error is not None:
-                    errors.append(result.error)
+                    errors.append(((start, end), result.error))
             if errors:
-                raise errors[0]
+                ledger = self._ledger()
+                owed = ledger.answered_unfinished()
+                back = {(r.interval_start, r.interval_end) for r in ledger.review_rows(watched)
+                        if r.state in NEEDS_A_PERSON}  # fmt: skip
+                for interval, error in errors:
+                    if interval in owed or interval in back:
+                        raise error
+                self.log.info("What the answer asked for is done; other items of %s wait for the next request",
+                              ", ".join(start[:10] for (start, _), _ in errors))  # fmt: skip
         finally:
             hook.close()
 
@@ -353,14 +418,25 @@ def review_entry(item: ReviewItem) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def item_field(item: ReviewItem) -> Param:
+    """The item's field on the Required Actions page: a choice worded for its kind, Leave for later first."""
+    detail = (item.detail or item.error or "")[:200]
+    last = f" Last answer: {item.answer} by {item.answered_by}." if item.answer else ""
+    description = (f"Closed {item.closed_at[:10]}, verdict {item.verdict}, upload {item.upload}, "
+                   f"batch {item.batch_id or 'none'}.{last} {detail}").strip()  # fmt: skip
+    title = f"{item.case_id} · account {item.account_id} · {item.attack_type} · {item.kind}"
+    return Param(LEAVE, type="string", enum=choices_for(item), title=title, description=description)
+
+
 def review_body(items: list[ReviewItem], max_listed: int, listing: str) -> str:
-    """Markdown for the Required Actions page: what each kind means, then a capped table."""
+    """Markdown for the Required Actions page: what each choice does, what each kind means, a capped table."""
     kinds = Counter(i.kind for i in items)
-    again, done, leave = options_for(items)
-    lines = [f"**What the options do** — *{again}*: an upload is sent again (fenced); any other item is "
-             f"decided again by the policy table alone, with a fresh lookup, and sent if the table says so. "
-             f"*{done}*: an upload is recorded as sent (you saw it in HUMAN's console); any other item as "
-             f"handled, nothing sent. *{leave}*: nothing changes; the next review lists them again.",
+    lines = [f"**Answer each item in its field below**, then press *{ANSWER_EACH}* (*{LEAVE_ALL}* changes "
+             f"nothing). An upload (`in_doubt`, `rejected`): *{RESEND}* sends it again (fenced); *{MARK_APPLIED}* "
+             f"records it as sent (you saw it in HUMAN's console). Any other item: *{DECIDE_AGAIN}* decides it "
+             f"again by the policy table alone, with a fresh lookup, and sends what the table says; "
+             f"*{MARK_HANDLED}* records it as handled. *{LEAVE}* (each field's default): nothing changes; the "
+             "next review lists it again.",
              "", "| kind | items | meaning |", "|---|---|---|"]  # fmt: skip
     lines += [f"| {k} | {n} | {_KIND_HELP.get(k, '')} |" for k, n in sorted(kinds.items())]
     answered = sum(1 for i in items if i.answer)
@@ -375,10 +451,9 @@ def review_body(items: list[ReviewItem], max_listed: int, listing: str) -> str:
         lines.append(f"| {i.case_id} | {i.account_id} | {i.attack_type} | {i.closed_at[:19]} | {i.verdict} | "
                      f"{i.kind} | {i.upload} | {i.batch_id or 'no batch'} | {last} | {detail} |")  # fmt: skip
     if len(items) > max_listed:
-        lines.append(f"\n… and {len(items) - max_listed} more.")
-    lines.append(
-        f"\nFull list: `{listing}`. The answer applies to {'all ' if len(items) > 1 else ''}{_items(len(items))}."
-    )
+        more = counted(len(items) - max_listed, "more item waits", "more items wait")
+        lines.append(f"\n… and {more}: this request has fields for the first {max_listed}; the next lists the rest.")
+    lines.append(f"\nFull list: `{listing}`. Each answer applies to its item as listed here.")
     return "\n".join(lines)
 
 

@@ -4,11 +4,16 @@ Required Actions page, and the ledger shows the answer and who gave it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 import time
+from urllib.parse import quote
 
 import pytest
 
+from airflow_provider_human.operators.review import ANSWER_EACH
 from tests.e2e.conftest import DAG_ID, REVIEW_DAG_ID
 
 pytestmark = pytest.mark.e2e
@@ -21,6 +26,8 @@ REVERSAL_ROWS = [
     ("rev-1b", "acct-rev-1", "ato", "legitimate", "2026-11-18T09:00:00Z", None),
     ("rev-2a", "acct-rev-2", "ato", "legitimate", "2026-11-18T10:00:00Z", None),  # a false positive is sent
     ("rev-2b", "acct-rev-2", "ato", "confirmed_fraud", "2026-11-19T10:00:00Z", None),  # ...then fraud after all
+    ("rev-3a", "acct-rev-3", "ato", "legitimate", "2026-11-18T11:00:00Z", None),  # the same, for a second item
+    ("rev-3b", "acct-rev-3", "ato", "confirmed_fraud", "2026-11-19T11:00:00Z", None),  # ...that is marked handled
 ]
 
 
@@ -31,8 +38,20 @@ def _add_cases(case_db, e2e_fake_api) -> None:
         db.commit()
     finally:
         db.close()
-    e2e_fake_api.seed_accounts([{"account_id": "acct-rev-1"}, {"account_id": "acct-rev-2", "incidents": [
-        {"attack_type": "ato", "risk_score": 0.7}]}])  # fmt: skip
+    flagged = [{"attack_type": "ato", "risk_score": 0.7}]
+    e2e_fake_api.seed_accounts([{"account_id": "acct-rev-1"}, {"account_id": "acct-rev-2", "incidents": flagged},
+                                {"account_id": "acct-rev-3", "incidents": flagged}])  # fmt: skip
+
+
+def every_item(detail: dict, word: str) -> dict:
+    """The request's per-item fields, each answered ``word`` (the REST form of the page's answer)."""
+    return {key: word for key in detail["params"]}
+
+
+def field_of(detail: dict, case_id: str) -> str:
+    """The per-item field whose title names ``case_id``."""
+    [key] = [k for k, f in detail["params"].items() if f["schema"]["title"].startswith(f"{case_id} ")]
+    return key
 
 
 def _row(case_db, case_id: str) -> dict:
@@ -127,16 +146,19 @@ def test_a_reversal_ends_its_day_at_once_and_a_rest_answer_in_the_review_dag_is_
     run = _as_a_person_would(stack, "the review DAG to wait for a person with rev-1b", "rev-1b")
     path = f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1/hitlDetails"
     detail = stack.rest("GET", path)
-    # worded for a reversal: nothing is "applied", it is handled or decided again
-    assert detail["options"] == ["Decide again by the table", "Mark as handled (nothing sent)", "Leave for later"]
-    assert detail["defaults"] == ["Leave for later"]
+    # one field per item, worded for a reversal: nothing is "applied", it is handled or decided again
+    assert detail["options"] == [ANSWER_EACH, "Leave all for later"]
+    assert detail["defaults"] == ["Leave all for later"]
+    assert [f["schema"]["enum"] for f in detail["params"].values()] == [
+        ["Leave for later", "Decide again by the table", "Mark as handled (nothing sent)"]]  # fmt: skip
+    assert [f["value"] for f in detail["params"].values()] == ["Leave for later"]
     assert "| rev-1b | acct-rev-1 | ato |" in detail["body"] and "reversal" in detail["body"]
     assert "day 2026-11-18" in detail["subject"]
     assert _row(case_db, "rev-1b")["state"] == "needs_review"
 
-    answered = stack.rest("PATCH", path, json={"chosen_options": ["Mark as handled (nothing sent)"],
-                                               "params_input": {}})  # fmt: skip
-    assert answered["chosen_options"] == ["Mark as handled (nothing sent)"]
+    answer = {field_of(detail, "rev-1b"): "Mark as handled (nothing sent)"}
+    answered = stack.rest("PATCH", path, json={"chosen_options": [ANSWER_EACH], "params_input": answer})
+    assert answered["chosen_options"] == [ANSWER_EACH] and answered["params_input"] == answer
     assert stack.wait_for("the review to succeed", lambda: _review_state(stack, run), timeout=300) == "success"
     row = _row(case_db, "rev-1b")
     assert (row["state"], row["answer"]) == ("noop", "mark_applied")
@@ -148,25 +170,60 @@ def test_a_reversal_ends_its_day_at_once_and_a_rest_answer_in_the_review_dag_is_
     assert stack.wait_for("day 2 to turn green", lambda: _run_state(stack, "2026-11-18"), timeout=300) == "success"
 
 
-def test_the_required_actions_page_answers_resend_in_the_browser(
+def open_review_url_in(stack, day: str) -> str | None:
+    """``open_review_url`` as the HUMAN UI's day view calls it, on this Airflow's metadata database."""
+    code = ("import json, sys; from airflow_provider_human.ui_links_review import open_review_url; "
+            "print(json.dumps(open_review_url('human_case_db', sys.argv[1])))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, day], env=stack.env, capture_output=True, text=True,
+                          timeout=120, check=True)  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def choose(page, detail: dict, case_id: str, word: str) -> None:
+    """Pick ``word`` in the item's field (a drop-down on the page)."""
+    page.locator(f"#element_{field_of(detail, case_id)}").click()
+    page.get_by_role("option", name=word, exact=True).click()
+
+
+def test_the_required_actions_page_answers_per_item_in_the_browser(
     provisioned, airflow_stack, e2e_fake_api, case_db, page, shots
 ):
+    """Two reversals of day 3 in one request: the person resends rev-2b and marks rev-3b handled, on the page."""
     stack = airflow_stack
     _backfill(stack, "2026-11-19", "2026-11-19")
     run = _as_a_person_would(stack, "the review DAG to wait for a person with rev-2b", "rev-2b")
-    page.goto(f"{stack.base_url}/dags/{REVIEW_DAG_ID}/runs/{run['dag_run_id']}/tasks/review/required_actions")
+    path = f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1/hitlDetails"
+    detail = stack.rest("GET", path)
+    assert "| rev-3b | acct-rev-3 |" in detail["body"] and len(detail["params"]) == 2
+    # the link the HUMAN UI's day page gives for day 3: this run's Required Actions page
+    url = open_review_url_in(stack, "2026-11-19")
+    assert url == (f"{stack.base_url}/dags/{REVIEW_DAG_ID}/runs/{quote(run['dag_run_id'], safe='')}/tasks/review"
+                   "/required_actions?map_index=-1")  # fmt: skip
+    assert open_review_url_in(stack, "2026-11-16") is None  # no item of that day waits
+    page.goto(url)
     page.get_by_text("for a person to review").first.wait_for()
     page.get_by_text("rev-2b").first.wait_for()
+    choose(page, detail, "rev-2b", "Decide again by the table")
+    choose(page, detail, "rev-3b", "Mark as handled (nothing sent)")
+    submit = page.get_by_role("button", name=ANSWER_EACH)
+    submit.scroll_into_view_if_needed()  # the picture: the last rows of the table, the fields, the buttons
     page.wait_for_timeout(500)  # only for the picture
     page.screenshot(path=shots / "review-required-actions.png", full_page=True)
-    page.get_by_role("button", name="Decide again by the table").click()
+    submit.click()
     assert stack.wait_for("the review to succeed", lambda: _review_state(stack, run), timeout=300) == "success"
+    answered = stack.rest("GET", path)
+    assert answered["params_input"] == {field_of(detail, "rev-2b"): "Decide again by the table",
+                                        field_of(detail, "rev-3b"): "Mark as handled (nothing sent)"}  # fmt: skip
     row = _row(case_db, "rev-2b")
     assert (row["answer"], row["state"], row["decision"]) == ("resend", "sent", "false_negative")
     assert row["answered_by"] and "response timeout" not in row["answered_by"]
     sent = [(e["status"], e["result"]) for e in e2e_fake_api.effects() if e["account_id"] == "acct-rev-2"]
     # the false positive of day 2, then what the person asked for: fraud, on an account no longer pending
     assert sent == [("resolved", "no_attack"), ("resolved", "manually_identified_and_resolved")]
+    other = _row(case_db, "rev-3b")
+    assert (other["answer"], other["state"]) == ("mark_applied", "noop")  # final: handled, nothing sent
+    sent = [(e["status"], e["result"]) for e in e2e_fake_api.effects() if e["account_id"] == "acct-rev-3"]
+    assert sent == [("resolved", "no_attack")]  # day 2's false positive only
     assert _run_state(stack, "2026-11-19") == "failed"  # until its day_done is cleared, as docs say
     clear_day_done(stack, "2026-11-19")
     assert stack.wait_for("day 3 to turn green", lambda: _run_state(stack, "2026-11-19"), timeout=300) == "success"

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from tests.e2e.conftest import DAG_ID, REVIEW_DAG_ID
-from tests.e2e.test_3_review import _as_a_person_would, _review_state, _ti
+from tests.e2e.test_3_review import ANSWER_EACH, _as_a_person_would, _review_state, _ti, every_item
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +76,7 @@ def test_a_ten_day_backfill_is_not_held_by_the_three_days_that_wait_for_a_person
     # later: the next review run lists every waiting day.
     first = _as_a_person_would(stack, "a review to wait for a person", "bf-2-odd")
     path = f"/dags/{REVIEW_DAG_ID}/dagRuns/{first['dag_run_id']}/taskInstances/review/-1/hitlDetails"
-    stack.rest("PATCH", path, json={"chosen_options": ["Leave for later"], "params_input": {}})
+    stack.rest("PATCH", path, json={"chosen_options": ["Leave all for later"], "params_input": {}})
     assert stack.wait_for("the first review to end", lambda: _review_state(stack, first), timeout=300) == "failed"
     # A run the later days' asset events queued, or (if they all came before the first opened) the
     # person's own Trigger: either lists every day still waiting.
@@ -92,5 +92,9 @@ def test_a_ten_day_backfill_is_not_held_by_the_three_days_that_wait_for_a_person
     assert all(f"| bf-{n}-odd |" in detail["body"] for n in (2, 5, 8)), detail["body"]
     assert f"3 days: {DAYS[2]}, {DAYS[5]}, {DAYS[8]}" in detail["subject"], detail["subject"]
     path = f"/dags/{REVIEW_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/review/-1/hitlDetails"
-    stack.rest("PATCH", path, json={"chosen_options": ["Mark as handled (nothing sent)"], "params_input": {}})
+    stack.rest(
+        "PATCH",
+        path,
+        json={"chosen_options": [ANSWER_EACH], "params_input": every_item(detail, "Mark as handled (nothing sent)")},
+    )
     assert stack.wait_for("the review to succeed", lambda: _review_state(stack, run), timeout=300) == "success"

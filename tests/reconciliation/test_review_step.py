@@ -116,7 +116,9 @@ def test_resend_of_a_reversal_decides_by_the_table_alone_and_records_who(case_db
     reconcile(NEXT_DAY, datetime(2026, 11, 20, tzinfo=UTC), owner="dag/day-2", fail_on_review=False)
     assert effects(fake_api) == {("a1", "ato", "resolved", "no_attack"): 1}  # the reversal sent nothing
     op, context, _ = review(datetime(2026, 11, 20, tzinfo=UTC))
-    assert op.options == ["Decide again by the table", "Mark as handled (nothing sent)", "Leave for later"]
+    # worded for a reversal (its field on the page); nothing is "applied"
+    assert [f["schema"]["enum"] for f in op.serialized_params.values()] == [
+        ["Leave for later", "Decide again by the table", "Mark as handled (nothing sent)"]]  # fmt: skip
     result = answer(op, context, "Decide again by the table")
     assert result["answer"] == "resend" and result["answered_by"] == "alice (u-1)"
     # the person's answer: confirmed_fraud x pending = resolved/resolved, through the fenced path
@@ -138,7 +140,8 @@ def test_mark_as_applied_and_resend_of_an_in_doubt_upload(case_db, fake_api, rec
     states = {r["account_id"]: (r["state"], r["review"]) for r in case_db.ledger_rows()}
     assert states == {"a1": ("needs_review", "in_doubt"), "a2": ("needs_review", "in_doubt")}
     op, context, _ = review()
-    assert op.options == ["Resend", "Mark as applied", "Leave for later"]  # uploads only
+    assert {tuple(f["schema"]["enum"]) for f in op.serialized_params.values()} == {
+        ("Leave for later", "Resend", "Mark as applied")}  # uploads only  # fmt: skip
     ids = {r["account_id"]: r["id"] for r in case_db.ledger_rows()}
     listed = context["ti"].xcom["review_listed"]
     context["ti"].xcom["review_listed"] = {str(ids["a1"]): listed[str(ids["a1"])]}  # the person checked a1: there

@@ -338,6 +338,13 @@ class Ledger:
         """
         return review.answer_review(self._store, listed, answer, user)
 
+    def answer_each(self, answers: Mapping[int, tuple[str, Answer]], user: str) -> list[int]:
+        """:meth:`answer_review` with one answer per row: ``answers`` maps a row id to (version seen, answer).
+
+        All rows in one transaction; each row's compare-and-set on its own version, as above.
+        """
+        return review.answer_each(self._store, answers, user)
+
     # ------------------------------------------------------------ rejects
 
     def record_rejects(self, rejects: Sequence[Rejected], *, owner: str, interval: tuple[str, str]) -> None:

@@ -146,14 +146,19 @@ def _moves(t: sa.Table, answer: Answer) -> list[_Move]:
 
 def answer_review(s: Store, listed: Mapping[int, str], answer: Answer, user: str) -> list[int]:
     """Record a person's answer on the rows they were shown, and act on it (see ``Ledger.answer_review``)."""
+    return answer_each(s, {row_id: (version, answer) for row_id, version in listed.items()}, user)
+
+
+def answer_each(s: Store, answers: Mapping[int, tuple[str, Answer]], user: str) -> list[int]:
+    """One answer per row, each applied only to the version it was listed with, in one transaction."""
     t = s.table
-    signed = {"answer": answer.value, "answered_by": user[:256], "answered_at": now_iso(), "updated_at": now_iso()}
-    moves = _moves(t, answer)
     moved: list[int] = []
     with s.engine.begin() as conn:
-        for row_id, version in sorted(listed.items()):
+        for row_id, (version, answer) in sorted(answers.items()):
+            signed = {"answer": answer.value, "answered_by": user[:256], "answered_at": now_iso(),
+                      "updated_at": now_iso()}  # fmt: skip
             unchanged = (t.c.id == row_id, version_sql(t) == version)
-            for event, to, where, columns in moves:
+            for event, to, where, columns in _moves(t, answer):
                 update = guarded_update(t, event, {**signed, **columns}, to=to, where=(*unchanged, where))
                 if conn.execute(update).rowcount:
                     moved.append(row_id)
