@@ -60,16 +60,23 @@ _BACKENDS: dict[str, tuple[Callable[[], sa.ColumnElement[float]], Callable[[sa.T
 }
 
 
+def _backend_name(engine: sa.Engine) -> str:
+    """The one place the budget asks for the backend (the ledger's is ``ledger/dialect.py``; the budget sits
+    below the reconciliation and cannot import it, so a new backend is added in both)."""
+    return engine.dialect.name
+
+
 class SqlBudgetStore:
     """The budget's holders and slowdown in ``engine``'s database; one transaction per beat."""
 
     def __init__(self, engine: sa.Engine, *, create_tables: bool = True) -> None:
-        backend = _BACKENDS.get(engine.dialect.name)
+        name = _backend_name(engine)
+        backend = _BACKENDS.get(name)
         if backend is None:
-            raise NotImplementedError(f"a rate budget on {engine.dialect.name!r} is not supported; "
+            raise NotImplementedError(f"a rate budget on {name!r} is not supported; "
                                       "use PostgreSQL, SQLite or Redis")  # fmt: skip
         self.engine = engine
-        self.name = engine.dialect.name
+        self.name = name
         self._now, self._insert = backend
         self.holders, self.state = budget_tables(sa.MetaData())
         self._create_tables = create_tables
@@ -78,7 +85,7 @@ class SqlBudgetStore:
 
     @staticmethod
     def supports(engine: sa.Engine) -> bool:
-        return engine.dialect.name in _BACKENDS
+        return _backend_name(engine) in _BACKENDS
 
     def ensure_tables(self) -> None:
         """Create the two tables where they are missing (another process may be creating them too)."""
