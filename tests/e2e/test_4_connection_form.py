@@ -28,7 +28,7 @@ def api_server(tmp_path_factory):
     previous = stop_on_sigterm()
     try:
         stack.airflow("db", "migrate")
-        stack._spawn("api-server")
+        stack.spawn("api-server", "api-server")
         stack.wait_for("the api-server", lambda: _answers(stack), timeout=180, every=1)
         yield stack
     finally:
