@@ -1,0 +1,178 @@
+"""The FastAPI app the api-server mounts at ``/human``: the overview, a day's page, and the same as JSON.
+
+Routes (the contract other parts of the provider link to, docs/ui.md):
+
+- ``/`` and ``/ledger/{ledger_conn_id}/days/{YYYY-MM-DD}``: server-rendered pages (Jinja2);
+- ``/api/ledger/{ledger_conn_id}/days`` and ``/api/ledger/{ledger_conn_id}/days/{YYYY-MM-DD}``: JSON.
+
+Only the ledger connections of ``[human] ui_ledger_conn_ids`` are read (any other id is a
+404, so the page never opens a connection a user names), each through
+:mod:`.ledger_access`, read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow_provider_human.exceptions import HumanInputError
+from airflow_provider_human.ui import links
+from airflow_provider_human.ui.access import Reader
+from airflow_provider_human.ui.day_detail import ReviewRow, RunRef, review_rows, runs_of_day
+from airflow_provider_human.ui.figures import DayFigures, day_bounds, ledger_days, one_day
+from airflow_provider_human.ui.ledger_access import LedgerTables, read_only_engine
+from airflow_provider_human.ui.open_review import OpenReview, open_review
+from airflow_provider_human.ui.settings import REVIEW_DAG, ledger_conn_ids
+
+log = logging.getLogger(__name__)
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+TABLES = LedgerTables()
+ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#017cee" stroke-width="2" '
+    'stroke-linecap="round" stroke-linejoin="round"><path d="M12 2l8 4v6c0 5-3.5 8.5-8 10-4.5-1.5-8-5-8-10V6z"/>'
+    '<path d="M9 12l2 2 4-4"/></svg>'
+)
+
+
+class LedgerUnavailable(Exception):
+    """The ledger could not be read; the message is safe to show (no connection details)."""
+
+
+def _conn_id(ledger_conn_id: str) -> str:
+    if ledger_conn_id not in ledger_conn_ids():
+        raise HTTPException(404, f"{ledger_conn_id!r} is not in [human] ui_ledger_conn_ids")
+    return ledger_conn_id
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else date.fromisoformat("invalid")
+    except ValueError:
+        raise HTTPException(404, "a day is YYYY-MM-DD") from None
+
+
+def _read(conn_id: str, reader: Any) -> Any:
+    """``reader(connection)`` on the ledger, read-only; a missing ledger reads as empty."""
+    try:
+        engine = read_only_engine(conn_id)
+        with engine.connect() as conn:
+            try:
+                return reader(conn)
+            except sa.exc.DBAPIError:
+                if not sa.inspect(conn).has_table(TABLES.table.name):
+                    return None
+                raise
+    except HumanInputError as exc:
+        raise LedgerUnavailable(str(exc)) from exc
+    except Exception as exc:
+        log.warning("The HUMAN page could not read ledger %s", conn_id, exc_info=True)
+        raise LedgerUnavailable(f"Could not read ledger {conn_id!r} ({type(exc).__name__}); see the api-server log.") from exc
+
+
+def _runs(refs: list[RunRef]) -> list[dict[str, Any]]:
+    out = []
+    for ref in refs:
+        parts = ref.parts
+        entry: dict[str, Any] = {"owner": ref.owner, "rows": ref.rows, "link": None}
+        if parts:
+            dag, run, task, index = parts
+            entry.update(dag_id=dag, run_id=run, task_id=task, map_index=index, link=links.run_page(dag, run),
+                         task_link=links.task_page(dag, run, task, index))  # fmt: skip
+        out.append(entry)
+    return out
+
+
+def _review_link(review: OpenReview | None) -> str | None:
+    return links.task_page(review.dag_id, review.run_id, review.task_id, str(review.map_index)) if review else None
+
+
+def _overview(conn_ids: list[str]) -> list[dict[str, Any]]:
+    ledgers = []
+    for conn_id in conn_ids:
+        try:
+            days: list[DayFigures] = _read(conn_id, lambda c: ledger_days(c, TABLES)) or []
+            ledgers.append({"conn_id": conn_id, "days": days, "error": None})
+        except LedgerUnavailable as exc:
+            ledgers.append({"conn_id": conn_id, "days": [], "error": str(exc)})
+    return ledgers
+
+
+def _day_view(conn_id: str, day: date) -> dict[str, Any]:
+    bounds = day_bounds(day)
+
+    def read(conn: sa.Connection) -> tuple[DayFigures, list[RunRef], list[ReviewRow]]:
+        return one_day(conn, TABLES, day), runs_of_day(conn, TABLES, bounds), review_rows(conn, TABLES, bounds)
+
+    found = _read(conn_id, read)
+    figures, runs, items = found if found else (DayFigures(day.isoformat()), [], [])
+    return {"figures": figures, "runs": _runs(runs), "items": items}
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="HUMAN Account Defender", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def day_url(request: Request, conn_id: str, day: str) -> str:
+        return request.url_for("day_page", ledger_conn_id=conn_id, day=day).path
+
+    @app.get("/", response_class=HTMLResponse, name="overview")
+    def overview(request: Request, _user: Reader, session: SessionDep) -> Response:
+        review = open_review(session, REVIEW_DAG)
+        return TEMPLATES.TemplateResponse(request, "overview.html", {
+            "ledgers": _overview(ledger_conn_ids()), "review": review, "review_link": _review_link(review),
+            "required_actions": links.required_actions_page(),
+            "day_url": lambda conn_id, day: day_url(request, conn_id, day),
+        })  # fmt: skip
+
+    @app.get("/ledger/{ledger_conn_id}/days/{day}", response_class=HTMLResponse, name="day_page")
+    def day_page(request: Request, ledger_conn_id: str, day: str, _user: Reader, session: SessionDep) -> Response:
+        conn_id, moment = _conn_id(ledger_conn_id), _day(day)
+        review = open_review(session, REVIEW_DAG)
+        context: dict[str, Any] = {
+            "conn_id": conn_id, "day": moment.isoformat(), "review": review, "review_link": _review_link(review),
+            "review_dag": REVIEW_DAG, "required_actions": links.required_actions_page(),
+            "overview_url": request.url_for("overview").path, "error": None,
+        }  # fmt: skip
+        try:
+            view = _day_view(conn_id, moment)
+            context.update(f=view["figures"], runs=view["runs"], items=view["items"])
+        except LedgerUnavailable as exc:
+            context.update(f=DayFigures(moment.isoformat()), runs=[], items=[], error=str(exc))
+        return TEMPLATES.TemplateResponse(request, "day.html", context)
+
+    @app.get("/api/ledger/{ledger_conn_id}/days")
+    def api_days(ledger_conn_id: str, _user: Reader) -> dict[str, Any]:
+        conn_id = _conn_id(ledger_conn_id)
+        try:
+            days = _read(conn_id, lambda c: ledger_days(c, TABLES)) or []
+        except LedgerUnavailable as exc:
+            raise HTTPException(503, str(exc)) from exc
+        return {"ledger_conn_id": conn_id, "days": [d.as_json() for d in days]}
+
+    @app.get("/api/ledger/{ledger_conn_id}/days/{day}")
+    def api_day(ledger_conn_id: str, day: str, _user: Reader, session: SessionDep) -> dict[str, Any]:
+        conn_id, moment = _conn_id(ledger_conn_id), _day(day)
+        try:
+            view = _day_view(conn_id, moment)
+        except LedgerUnavailable as exc:
+            raise HTTPException(503, str(exc)) from exc
+        review = open_review(session, REVIEW_DAG)
+        return {
+            "ledger_conn_id": conn_id, **view["figures"].as_json(), "runs": view["runs"],
+            "items": [i.as_json() for i in view["items"]],
+            "open_review": None if review is None else {**review.__dict__, "link": _review_link(review)},
+            "required_actions": links.required_actions_page(),
+        }  # fmt: skip
+
+    @app.get("/icon.svg", include_in_schema=False)
+    def icon() -> Response:
+        return Response(ICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+    return app

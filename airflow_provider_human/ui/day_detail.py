@@ -1,0 +1,91 @@
+"""What a day's page lists beyond its figures: the runs that hold its rows, and its items for a person.
+
+Only columns a person needs to decide are read: account, attack type, kind, batch, the
+decision's evidence. Never the case comment or the feedback comment (free text the fraud
+team wrote) and nothing of a lookup (the ledger keeps no lookup fields; see ``pii.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from airflow_provider_human.reconciliation.ledger.rows import review_kind
+from airflow_provider_human.reconciliation.ledger.states import NEEDS_A_PERSON, values
+from airflow_provider_human.ui.ledger_access import LedgerTables
+
+#: Items listed on one page; the figures still count them all.
+ITEMS_SHOWN = 500
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A task instance that holds rows of the day (the ledger's ``owner``: dag/run/task/map index)."""
+
+    owner: str
+    rows: int
+
+    @property
+    def parts(self) -> tuple[str, str, str, str] | None:
+        """(dag id, run id, task id, map index), or None for an owner not written by an Airflow task."""
+        dag, _, rest = self.owner.partition("/")
+        if rest.count("/") < 2:
+            return None
+        run, task, index = rest.rsplit("/", 2)
+        return dag, run, task, index
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """A row of the day waiting for a person, without personal fields or free text."""
+
+    id: int
+    account_id: str
+    attack_type: str
+    kind: str
+    state: str
+    batch_id: str | None
+    decision: str | None
+    reason: str | None
+    detail: str | None
+    upload: str
+    http_status: int | None
+    answer: str | None
+
+    def as_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def runs_of_day(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, str]) -> list[RunRef]:
+    """Each owner of the day's rows with its row count, most rows first."""
+    t = tables.table
+    query = (
+        sa.select(t.c.owner, sa.func.count())
+        .where(t.c.interval_start >= bounds[0], t.c.interval_start < bounds[1])
+        .group_by(t.c.owner)
+    )
+    return sorted((RunRef(o, n) for o, n in conn.execute(query)), key=lambda r: (-r.rows, r.owner))
+
+
+def review_rows(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, str]) -> list[ReviewRow]:
+    """The day's rows waiting for a person (``needs_review``, ``failed``), oldest first, at most ITEMS_SHOWN."""
+    t = tables.table
+    query = (
+        sa.select(
+            t.c.id, t.c.account_id, t.c.attack_type, t.c.review, t.c.state, t.c.batch_id, t.c.decision,
+            t.c.reason, t.c.detail, t.c.feedback_status, t.c.feedback_result, t.c.http_status, t.c.answer,
+        )
+        .where(t.c.interval_start >= bounds[0], t.c.interval_start < bounds[1],
+               t.c.state.in_(values(NEEDS_A_PERSON)))
+        .order_by(t.c.id)
+        .limit(ITEMS_SHOWN)
+    )  # fmt: skip
+    found = []
+    for row_id, account, attack, review, state, batch, decision, reason, detail, status, result, http, answer in (
+        conn.execute(query)
+    ):
+        upload = f"{status}/{result or '-'}" if status else "-"
+        found.append(ReviewRow(row_id, account, attack, review_kind(review, state), state, batch, decision, reason,
+                               detail, upload, http, answer))  # fmt: skip
+    return found
