@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from airflow.api_fastapi.common.db.common import SessionDep
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from airflow.api_fastapi.common.db.common import SessionDep
 from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.ui import links
 from airflow_provider_human.ui.access import Reader
@@ -74,7 +74,9 @@ def _read(conn_id: str, reader: Any) -> Any:
         raise LedgerUnavailable(str(exc)) from exc
     except Exception as exc:
         log.warning("The HUMAN page could not read ledger %s", conn_id, exc_info=True)
-        raise LedgerUnavailable(f"Could not read ledger {conn_id!r} ({type(exc).__name__}); see the api-server log.") from exc
+        raise LedgerUnavailable(
+            f"Could not read ledger {conn_id!r} ({type(exc).__name__}); see the api-server log."
+        ) from exc
 
 
 def _runs(refs: list[RunRef]) -> list[dict[str, Any]]:

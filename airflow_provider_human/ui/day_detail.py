@@ -82,9 +82,21 @@ def review_rows(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, st
         .limit(ITEMS_SHOWN)
     )  # fmt: skip
     found = []
-    for row_id, account, attack, review, state, batch, decision, reason, detail, status, result, http, answer in (
-        conn.execute(query)
-    ):
+    for (
+        row_id,
+        account,
+        attack,
+        review,
+        state,
+        batch,
+        decision,
+        reason,
+        detail,
+        status,
+        result,
+        http,
+        answer,
+    ) in conn.execute(query):
         upload = f"{status}/{result or '-'}" if status else "-"
         found.append(ReviewRow(row_id, account, attack, review_kind(review, state), state, batch, decision, reason,
                                detail, upload, http, answer))  # fmt: skip

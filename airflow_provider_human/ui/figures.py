@@ -61,12 +61,9 @@ class DayFigures:
         self.needs_review += rows if s in NEEDS_A_PERSON else 0
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "day": self.day, "outcomes": self.outcomes, "decided": self.decided, "sent": dict(sorted(self.sent.items())),
-            "sent_total": self.sent_total, "nothing_to_send": self.nothing_to_send, "requests": self.requests,
-            "waiting": self.waiting, "in_doubt": self.in_doubt, "needs_review": self.needs_review,
-            "rejected": self.rejected, "done": self.done,
-        }  # fmt: skip
+        names = ("day", "outcomes", "decided", "sent_total", "nothing_to_send", "requests", "waiting", "in_doubt",
+                 "needs_review", "rejected", "done")  # fmt: skip
+        return {**{n: getattr(self, n) for n in names}, "sent": dict(sorted(self.sent.items()))}
 
 
 def day_bounds(day: date) -> tuple[str, str]:

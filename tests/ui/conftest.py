@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
 
-from tests.reconciliation.conftest import FAST, CaseDB, outcome
 from airflow_provider_human.reconciliation.engine import Reconciler, ReconcileSettings
 from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.sources import SqlOutcomeSource
+from tests.reconciliation.conftest import FAST, CaseDB, outcome
 
 DAYS = [datetime(2026, 11, d, tzinfo=UTC) for d in (18, 19, 20, 21)]
 OWNER = "human_case_reconciliation/scheduled__2026-11-{d}T00:00:00+00:00/reconcile/-1"
@@ -57,7 +58,7 @@ def built_ledger(tmp_path_factory):
         )
         client = HumanClient(ClientSettings(token=TOKEN, base_url=api.url, requests_per_second=1000.0,
                                             backoff_initial=0.01, max_retries=0), sleep=lambda s: None)  # fmt: skip
-        for start, end in zip(DAYS, DAYS[1:], strict=False):
+        for start, end in pairwise(DAYS):
             if start.day == 20:
                 api.configure(override_kinds=["feedback"], override_status=400,
                               override_body={"message": "refused"})  # fmt: skip
@@ -126,7 +127,9 @@ def token_for(airflow_app):
     manager = airflow_app.state.auth_manager
 
     def make(username: str, role: str | None = "viewer") -> str:
-        return manager._get_token_signer().generate(manager.serialize_user(SimpleAuthManagerUser(username=username, role=role)))
+        return manager._get_token_signer().generate(
+            manager.serialize_user(SimpleAuthManagerUser(username=username, role=role))
+        )
 
     return make
 

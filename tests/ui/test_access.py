@@ -33,7 +33,9 @@ def test_a_forged_token_is_refused(client_as):
     from fastapi.testclient import TestClient
 
     client = client_as(READER)
-    forged = TestClient(client.app, headers={"Authorization": "Bearer " + client.headers["Authorization"][7:-4] + "AAAA"})
+    forged = TestClient(
+        client.app, headers={"Authorization": "Bearer " + client.headers["Authorization"][7:-4] + "AAAA"}
+    )
     assert forged.get(PATHS[2]).status_code in (401, 403)
 
 

@@ -30,30 +30,31 @@ def test_the_scenario_holds_every_column_the_page_shows(built_ledger):
     assert direct(built_ledger, "SELECT count(*) FROM human_feedback_rejects") == [(1,)]
 
 
+#: Direct SQL over one day's rows (fixed text, the day bound as parameters).
+DAY_ROWS = "FROM human_feedback_ledger WHERE interval_start >= :start AND interval_start < :end"
+DAY_REJECTS = "SELECT count(*) FROM human_feedback_rejects WHERE interval_start >= :start AND interval_start < :end"
+
+
 def test_each_days_figures_equal_direct_counts_of_the_ledger(built_ledger, conn):
     days = ledger_days(conn, TABLES)
     assert [d.day for d in days] == ["2026-11-20", "2026-11-19", "2026-11-18"]
     for d in days:
         start, end = day_bounds(date.fromisoformat(d.day))
-        where = "interval_start >= :start AND interval_start < :end"
-        count = lambda extra="1=1": direct(  # noqa: E731
-            built_ledger, f"SELECT count(*) FROM human_feedback_ledger WHERE {where} AND {extra}", start=start, end=end
-        )[0][0]
+
+        def count(extra: str = "1=1", start: str = start, end: str = end) -> int:
+            return direct(built_ledger, f"SELECT count(*) {DAY_ROWS} AND {extra}", start=start, end=end)[0][0]
+
         assert d.outcomes == count()
         assert d.decided == count("state <> 'claimed'")
         assert d.nothing_to_send == count("state = 'noop'")
         assert d.waiting == count("state IN ('claimed', 'planned')")
         assert d.in_doubt == count("state IN ('sending', 'in_doubt')")
         assert d.needs_review == count("state IN ('needs_review', 'failed')")
-        sent = direct(built_ledger, f"SELECT feedback_result, count(*) FROM human_feedback_ledger WHERE {where} "
-                      "AND state = 'sent' GROUP BY feedback_result", start=start, end=end)  # fmt: skip
-        assert dict(d.sent) == dict(sent)
-        [(batches,)] = direct(built_ledger, f"SELECT count(DISTINCT batch_id) FROM human_feedback_ledger WHERE {where}",
-                              start=start, end=end)  # fmt: skip
+        by_result = f"SELECT feedback_result, count(*) {DAY_ROWS} AND state = 'sent' GROUP BY feedback_result"
+        assert dict(d.sent) == dict(direct(built_ledger, by_result, start=start, end=end))
+        [(batches,)] = direct(built_ledger, f"SELECT count(DISTINCT batch_id) {DAY_ROWS}", start=start, end=end)
         assert d.requests == batches
-        [(rejects,)] = direct(built_ledger, "SELECT count(*) FROM human_feedback_rejects WHERE interval_start >= :start"
-                              " AND interval_start < :end", start=start, end=end)  # fmt: skip
-        assert d.rejected == rejects
+        assert d.rejected == direct(built_ledger, DAY_REJECTS, start=start, end=end)[0][0]
 
 
 def test_the_figures_say_what_the_engine_did_on_each_day(conn):

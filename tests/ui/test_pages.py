@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 import pytest
 
 from airflow_provider_human.ui.figures import ledger_days
@@ -112,5 +113,5 @@ def test_links_keep_the_path_of_airflows_base_url(reader, monkeypatch):
 
 def test_the_page_follows_airflows_light_and_dark_theme(reader):
     html = reader.get("/human/").text
-    assert "prefers-color-scheme: dark" in html and ':root[data-theme=dark]' in html
+    assert "prefers-color-scheme: dark" in html and ":root[data-theme=dark]" in html
     assert "--chakra-colors-" in html  # takes the Airflow UI's own tokens when shown inside it
