@@ -27,7 +27,7 @@ from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.ui import links
 from airflow_provider_human.ui.access import Reader
 from airflow_provider_human.ui.day_detail import ReviewRow, RunRef, review_rows, runs_of_day
-from airflow_provider_human.ui.figures import DayFigures, day_bounds, ledger_days, one_day
+from airflow_provider_human.ui.figures import DAYS_SHOWN, DayFigures, day_bounds, ledger_days, one_day, recent_days
 from airflow_provider_human.ui.ledger_access import LedgerTables, read_only_engine
 from airflow_provider_human.ui.open_review import OpenReview, open_review
 from airflow_provider_human.ui.settings import REVIEW_DAG, ledger_conn_ids
@@ -96,15 +96,32 @@ def _review_link(review: OpenReview | None) -> str | None:
     return links.task_page(review.dag_id, review.run_id, review.task_id, str(review.map_index)) if review else None
 
 
-def _overview(conn_ids: list[str]) -> list[dict[str, Any]]:
+def _page_of_days(conn_id: str, limit: int, before: date | None) -> tuple[list[DayFigures], date | None]:
+    """The newest ``limit`` days of a ledger before ``before``, and the day the next page starts at."""
+
+    def read(conn: sa.Connection) -> tuple[list[DayFigures], date | None]:
+        shown, older = recent_days(conn, TABLES, limit, before)
+        if not shown:
+            return [], None
+        bounds = (shown[-1].isoformat(), day_bounds(shown[0])[1])
+        return ledger_days(conn, TABLES, bounds), older
+
+    return _read(conn_id, read) or ([], None)
+
+
+def _overview(conn_ids: list[str], before: date | None) -> list[dict[str, Any]]:
     ledgers = []
     for conn_id in conn_ids:
         try:
-            days: list[DayFigures] = _read(conn_id, lambda c: ledger_days(c, TABLES)) or []
-            ledgers.append({"conn_id": conn_id, "days": days, "error": None})
+            days, older = _page_of_days(conn_id, DAYS_SHOWN, before)
+            ledgers.append({"conn_id": conn_id, "days": days, "older": older, "error": None})
         except LedgerUnavailable as exc:
-            ledgers.append({"conn_id": conn_id, "days": [], "error": str(exc)})
+            ledgers.append({"conn_id": conn_id, "days": [], "older": None, "error": str(exc)})
     return ledgers
+
+
+def _before(text: str | None) -> date | None:
+    return None if not text else _day(text)
 
 
 def _day_view(conn_id: str, day: date) -> dict[str, Any]:
@@ -125,12 +142,14 @@ def create_app() -> FastAPI:
         return request.url_for("day_page", ledger_conn_id=conn_id, day=day).path
 
     @app.get("/", response_class=HTMLResponse, name="overview")
-    def overview(request: Request, _user: Reader, session: SessionDep) -> Response:
+    def overview(request: Request, _user: Reader, session: SessionDep, before: str | None = None) -> Response:
         review = open_review(session, REVIEW_DAG)
         return TEMPLATES.TemplateResponse(request, "overview.html", {
-            "ledgers": _overview(ledger_conn_ids()), "review": review, "review_link": _review_link(review),
+            "ledgers": _overview(ledger_conn_ids(), _before(before)), "review": review,
+            "review_link": _review_link(review), "overview_url": request.url_for("overview").path,
             "required_actions": links.required_actions_page(),
             "day_url": lambda conn_id, day: day_url(request, conn_id, day),
+            "day_after": lambda day: day_bounds(day)[1],
         })  # fmt: skip
 
     @app.get("/ledger/{ledger_conn_id}/days/{day}", response_class=HTMLResponse, name="day_page")
@@ -150,13 +169,19 @@ def create_app() -> FastAPI:
         return TEMPLATES.TemplateResponse(request, "day.html", context)
 
     @app.get("/api/ledger/{ledger_conn_id}/days")
-    def api_days(ledger_conn_id: str, _user: Reader) -> dict[str, Any]:
+    def api_days(
+        ledger_conn_id: str, _user: Reader, before: str | None = None, limit: int = DAYS_SHOWN
+    ) -> dict[str, Any]:
+        """The newest ``limit`` days (at most 366) before ``before``; ``next_before`` asks for the older ones."""
         conn_id = _conn_id(ledger_conn_id)
+        if not 1 <= limit <= 366:
+            raise HTTPException(422, "limit is 1 to 366 days")
         try:
-            days = _read(conn_id, lambda c: ledger_days(c, TABLES)) or []
+            days, older = _page_of_days(conn_id, limit, _before(before))
         except LedgerUnavailable as exc:
             raise HTTPException(503, str(exc)) from exc
-        return {"ledger_conn_id": conn_id, "days": [d.as_json() for d in days]}
+        following = None if older is None else day_bounds(older)[1]
+        return {"ledger_conn_id": conn_id, "days": [d.as_json() for d in days], "next_before": following}
 
     @app.get("/api/ledger/{ledger_conn_id}/days/{day}")
     def api_day(ledger_conn_id: str, day: str, _user: Reader, session: SessionDep) -> dict[str, Any]:

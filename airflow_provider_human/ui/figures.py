@@ -1,4 +1,4 @@
-"""A ledger's figures per day, by aggregate reads on ``ix_<ledger>_day`` (interval start, state, result, batch).
+"""A ledger's figures per day, by one aggregate read on ``ix_<ledger>_day`` (interval start, state, result, batch).
 
 A day is the UTC date of a row's interval start: the day whose cases a daily run reconciled.
 Every count is one ``GROUP BY`` the index covers, so a page costs one scan of the shown
@@ -71,6 +71,33 @@ def day_bounds(day: date) -> tuple[str, str]:
     return day.isoformat(), (day + timedelta(days=1)).isoformat()
 
 
+#: Days the overview shows per page (newest first); older ones are a link away (``before``).
+DAYS_SHOWN = 14
+
+
+def recent_days(
+    conn: sa.Connection, tables: LedgerTables, limit: int = DAYS_SHOWN, before: date | None = None
+) -> tuple[list[date], date | None]:
+    """The newest ``limit`` days with ledger rows or rejects (before ``before``), and the next older day if any.
+
+    A loose index scan: one ``max(interval_start) < cursor`` seek per day on each table's
+    interval index, so finding the days costs the same on a ledger of a thousand rows or of
+    a hundred million.
+    """
+    t, r = tables.table, tables.rejects
+    cursor = (before or date.max).isoformat()
+    found: list[date] = []
+    while len(found) <= limit:
+        newest = [conn.execute(sa.select(sa.func.max(c)).where(c < cursor)).scalar() for c in
+                  (t.c.interval_start, r.c.interval_start)]  # fmt: skip
+        starts = [s for s in newest if s]
+        if not starts:
+            break
+        cursor = max(starts)[:10]
+        found.append(date.fromisoformat(cursor))
+    return found[:limit], (found[limit] if len(found) > limit else None)
+
+
 def ledger_days(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, str] | None = None) -> list[DayFigures]:
     """Figures of every day (or of the days in ``bounds``), newest first."""
     t, r = tables.table, tables.rejects
@@ -82,13 +109,18 @@ def ledger_days(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, st
         day = start[:10]
         return days.setdefault(day, DayFigures(day))
 
-    # Grouped by the interval start itself (the index's order, no sort), folded into days here.
-    by_state = sa.select(starts, t.c.state, t.c.feedback_result, sa.func.count()).where(*where)
-    for start, state, result, rows in conn.execute(by_state.group_by(starts, t.c.state, t.c.feedback_result)):
+    # One group per (interval start, state, result, batch): exactly the index's order, so the database
+    # streams it from the index without sorting; days and distinct batches are folded here (few groups).
+    key = (starts, t.c.state, t.c.feedback_result, t.c.batch_id)
+    batches: dict[str, set[str]] = {}
+    for start, state, result, batch, rows in conn.execute(
+        sa.select(*key, sa.func.count()).where(*where).group_by(*key)
+    ):
         of(start).add(state, result, rows)
-    batches = sa.select(starts, sa.func.count(sa.distinct(t.c.batch_id))).where(*where, t.c.batch_id.isnot(None))
-    for start, requests in conn.execute(batches.group_by(starts)):
-        of(start).requests += requests
+        if batch is not None:
+            batches.setdefault(start[:10], set()).add(batch)
+    for day, ids in batches.items():
+        days[day].requests = len(ids)
     r_where = [] if bounds is None else [r.c.interval_start >= bounds[0], r.c.interval_start < bounds[1]]
     rejects = sa.select(r.c.interval_start, sa.func.count()).where(*r_where).group_by(r.c.interval_start)
     for start, rows in conn.execute(rejects):

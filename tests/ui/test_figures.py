@@ -94,3 +94,11 @@ def test_the_counts_read_the_day_index_only(built_ledger, conn):
 def test_the_page_cannot_write_the_ledger(conn):
     with pytest.raises(sa.exc.OperationalError, match="readonly"):
         conn.exec_driver_sql("DELETE FROM human_feedback_ledger")
+
+
+def test_the_newest_days_and_the_next_older_one(conn):
+    from airflow_provider_human.ui.figures import recent_days
+
+    assert recent_days(conn, TABLES, 2) == ([date(2026, 11, 20), date(2026, 11, 19)], date(2026, 11, 18))
+    assert recent_days(conn, TABLES, 2, before=date(2026, 11, 19)) == ([date(2026, 11, 18)], None)
+    assert recent_days(conn, TABLES, 5, before=date(2026, 11, 18)) == ([], None)

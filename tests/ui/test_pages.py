@@ -115,3 +115,23 @@ def test_the_page_follows_airflows_light_and_dark_theme(reader):
     html = reader.get("/human/").text
     assert "prefers-color-scheme: dark" in html and ":root[data-theme=dark]" in html
     assert "--chakra-colors-" in html  # takes the Airflow UI's own tokens when shown inside it
+
+
+def test_the_days_come_a_page_at_a_time_newest_first(reader):
+    first = reader.get("/human/api/ledger/human_case_db/days?limit=2").json()
+    assert [d["day"] for d in first["days"]] == ["2026-11-20", "2026-11-19"]
+    assert first["next_before"] == "2026-11-19"
+    second = reader.get(f"/human/api/ledger/human_case_db/days?limit=2&before={first['next_before']}").json()
+    assert [d["day"] for d in second["days"]] == ["2026-11-18"] and second["next_before"] is None
+    assert reader.get("/human/api/ledger/human_case_db/days?limit=0").status_code == 422
+
+
+def test_the_overview_links_the_older_days(reader, monkeypatch):
+    from airflow_provider_human.ui import app
+
+    monkeypatch.setattr(app, "DAYS_SHOWN", 1)
+    html = reader.get("/human/").text
+    assert 'data-day="2026-11-20"' in html and 'data-day="2026-11-19"' not in html
+    assert 'href="/human/?before=2026-11-20"' in html
+    older = reader.get("/human/?before=2026-11-20").text
+    assert 'data-day="2026-11-19"' in older and 'data-day="2026-11-20"' not in older
