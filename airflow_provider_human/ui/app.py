@@ -16,6 +16,7 @@ import logging
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from airflow.api_fastapi.common.db.common import SessionDep
@@ -26,11 +27,11 @@ from fastapi.templating import Jinja2Templates
 from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.ui import links
 from airflow_provider_human.ui.access import Reader
-from airflow_provider_human.ui.day_detail import ReviewRow, RunRef, review_rows, runs_of_day
+from airflow_provider_human.ui.airflow_records import DayRun, OpenReview, day_runs, open_review
+from airflow_provider_human.ui.day_detail import ReviewRow, RunRef, review_rows
 from airflow_provider_human.ui.figures import DAYS_SHOWN, DayFigures, day_bounds, ledger_days, one_day, recent_days
 from airflow_provider_human.ui.ledger_access import LedgerTables, read_only_engine
-from airflow_provider_human.ui.open_review import OpenReview, open_review
-from airflow_provider_human.ui.settings import REVIEW_DAG, ledger_conn_ids
+from airflow_provider_human.ui.settings import REVIEW_DAG, ledger_conn_ids, reader_dag_id
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -79,17 +80,18 @@ def _read(conn_id: str, reader: Any) -> Any:
         ) from exc
 
 
-def _runs(refs: list[RunRef]) -> list[dict[str, Any]]:
-    out = []
-    for ref in refs:
-        parts = ref.parts
-        entry: dict[str, Any] = {"owner": ref.owner, "rows": ref.rows, "link": None}
-        if parts:
-            dag, run, task, index = parts
-            entry.update(dag_id=dag, run_id=run, task_id=task, map_index=index, link=links.run_page(dag, run),
-                         task_link=links.task_page(dag, run, task, index))  # fmt: skip
-        out.append(entry)
-    return out
+def _owner_links(owner: str) -> dict[str, Any]:
+    """An item's holder as links: its run's page and its task's page (none for an owner outside Airflow)."""
+    parts = RunRef(owner).parts
+    if parts is None:
+        return {"run_link": None, "task_link": None}
+    dag, run, task, index = parts
+    return {"dag_id": dag, "run_id": run, "task_id": task, "map_index": index, "run_link": links.run_page(dag, run),
+            "task_link": links.task_page(dag, run, task, index)}  # fmt: skip
+
+
+def _runs(runs: list[DayRun]) -> list[dict[str, Any]]:
+    return [{**run.__dict__, "link": links.run_page(run.dag_id, run.run_id)} for run in runs]
 
 
 def _review_link(review: OpenReview | None) -> str | None:
@@ -124,31 +126,35 @@ def _before(text: str | None) -> date | None:
     return None if not text else _day(text)
 
 
-def _day_view(conn_id: str, day: date) -> dict[str, Any]:
+def _day_view(conn_id: str, day: date, session: Any) -> dict[str, Any]:
+    """The day's figures and items (the ledger) and its runs of ``[human] ui_dag_id`` (Airflow's database)."""
     bounds = day_bounds(day)
 
-    def read(conn: sa.Connection) -> tuple[DayFigures, list[RunRef], list[ReviewRow]]:
-        return one_day(conn, TABLES, day), runs_of_day(conn, TABLES, bounds), review_rows(conn, TABLES, bounds)
+    def read(conn: sa.Connection) -> tuple[DayFigures, list[ReviewRow]]:
+        return one_day(conn, TABLES, day), review_rows(conn, TABLES, bounds)
 
     found = _read(conn_id, read)
-    figures, runs, items = found if found else (DayFigures(day.isoformat()), [], [])
-    return {"figures": figures, "runs": _runs(runs), "items": items}
+    figures, items = found if found else (DayFigures(day.isoformat()), [])
+    listed = [{**item.as_json(), **_owner_links(item.owner)} for item in items]
+    return {"figures": figures, "runs": _runs(day_runs(session, reader_dag_id(), day)), "items": listed}
 
 
 def create_app() -> FastAPI:
     app = FastAPI(title="HUMAN Account Defender", docs_url=None, redoc_url=None, openapi_url=None)
 
-    def day_url(request: Request, conn_id: str, day: str) -> str:
-        return request.url_for("day_page", ledger_conn_id=conn_id, day=day).path
+    def home(request: Request) -> str:
+        """This app's path (``<root path>/human/``): asked of the router once per page, not once per link
+        (Starlette searches every route of Airflow's app for each ``url_for``)."""
+        return request.url_for("overview").path
 
     @app.get("/", response_class=HTMLResponse, name="overview")
     def overview(request: Request, _user: Reader, session: SessionDep, before: str | None = None) -> Response:
         review = open_review(session, REVIEW_DAG)
         return TEMPLATES.TemplateResponse(request, "overview.html", {
             "ledgers": _overview(ledger_conn_ids(), _before(before)), "review": review,
-            "review_link": _review_link(review), "overview_url": request.url_for("overview").path,
+            "review_link": _review_link(review), "overview_url": (base := home(request)),
             "required_actions": links.required_actions_page(),
-            "day_url": lambda conn_id, day: day_url(request, conn_id, day),
+            "day_url": lambda conn_id, day: f"{base}ledger/{quote(conn_id, safe='')}/days/{day}",
             "day_after": lambda day: day_bounds(day)[1],
         })  # fmt: skip
 
@@ -158,11 +164,11 @@ def create_app() -> FastAPI:
         review = open_review(session, REVIEW_DAG)
         context: dict[str, Any] = {
             "conn_id": conn_id, "day": moment.isoformat(), "review": review, "review_link": _review_link(review),
-            "review_dag": REVIEW_DAG, "required_actions": links.required_actions_page(),
-            "overview_url": request.url_for("overview").path, "error": None,
+            "review_dag": REVIEW_DAG, "dag_id": reader_dag_id(), "required_actions": links.required_actions_page(),
+            "overview_url": home(request), "error": None,
         }  # fmt: skip
         try:
-            view = _day_view(conn_id, moment)
+            view = _day_view(conn_id, moment, session)
             context.update(f=view["figures"], runs=view["runs"], items=view["items"])
         except LedgerUnavailable as exc:
             context.update(f=DayFigures(moment.isoformat()), runs=[], items=[], error=str(exc))
@@ -187,13 +193,13 @@ def create_app() -> FastAPI:
     def api_day(ledger_conn_id: str, day: str, _user: Reader, session: SessionDep) -> dict[str, Any]:
         conn_id, moment = _conn_id(ledger_conn_id), _day(day)
         try:
-            view = _day_view(conn_id, moment)
+            view = _day_view(conn_id, moment, session)
         except LedgerUnavailable as exc:
             raise HTTPException(503, str(exc)) from exc
         review = open_review(session, REVIEW_DAG)
         return {
             "ledger_conn_id": conn_id, **view["figures"].as_json(), "runs": view["runs"],
-            "items": [i.as_json() for i in view["items"]],
+            "items": view["items"],
             "open_review": None if review is None else {**review.__dict__, "link": _review_link(review)},
             "required_actions": links.required_actions_page(),
         }  # fmt: skip

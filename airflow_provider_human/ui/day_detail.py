@@ -1,4 +1,4 @@
-"""What a day's page lists beyond its figures: the runs that hold its rows, and its items for a person.
+"""What a day's page lists beyond its figures: its items for a person, each with the run that holds it.
 
 Only columns a person needs to decide are read: account, attack type, kind, batch, the
 decision's evidence. Never the case comment or the feedback comment (free text the fraud
@@ -21,10 +21,9 @@ ITEMS_SHOWN = 500
 
 @dataclass(frozen=True)
 class RunRef:
-    """A task instance that holds rows of the day (the ledger's ``owner``: dag/run/task/map index)."""
+    """The task instance that holds a row (the ledger's ``owner``: dag/run/task/map index)."""
 
     owner: str
-    rows: int
 
     @property
     def parts(self) -> tuple[str, str, str, str] | None:
@@ -52,20 +51,10 @@ class ReviewRow:
     upload: str
     http_status: int | None
     answer: str | None
+    owner: str
 
     def as_json(self) -> dict[str, object]:
         return dict(self.__dict__)
-
-
-def runs_of_day(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, str]) -> list[RunRef]:
-    """Each owner of the day's rows with its row count, most rows first."""
-    t = tables.table
-    query = (
-        sa.select(t.c.owner, sa.func.count())
-        .where(t.c.interval_start >= bounds[0], t.c.interval_start < bounds[1])
-        .group_by(t.c.owner)
-    )
-    return sorted((RunRef(o, n) for o, n in conn.execute(query)), key=lambda r: (-r.rows, r.owner))
 
 
 def review_rows(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, str]) -> list[ReviewRow]:
@@ -75,6 +64,7 @@ def review_rows(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, st
         sa.select(
             t.c.id, t.c.account_id, t.c.attack_type, t.c.review, t.c.state, t.c.batch_id, t.c.decision,
             t.c.reason, t.c.detail, t.c.feedback_status, t.c.feedback_result, t.c.http_status, t.c.answer,
+            t.c.owner,
         )
         .where(t.c.interval_start >= bounds[0], t.c.interval_start < bounds[1],
                t.c.state.in_(values(NEEDS_A_PERSON)))
@@ -82,22 +72,11 @@ def review_rows(conn: sa.Connection, tables: LedgerTables, bounds: tuple[str, st
         .limit(ITEMS_SHOWN)
     )  # fmt: skip
     found = []
-    for (
-        row_id,
-        account,
-        attack,
-        review,
-        state,
-        batch,
-        decision,
-        reason,
-        detail,
-        status,
-        result,
-        http,
-        answer,
-    ) in conn.execute(query):
+    for row in conn.execute(query):
+        row_id, account, attack, review, state, batch, decision, reason, detail, status, result, http, answer, owner = (
+            row
+        )
         upload = f"{status}/{result or '-'}" if status else "-"
         found.append(ReviewRow(row_id, account, attack, review_kind(review, state), state, batch, decision, reason,
-                               detail, upload, http, answer))  # fmt: skip
+                               detail, upload, http, answer, owner))  # fmt: skip
     return found

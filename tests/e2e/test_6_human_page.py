@@ -110,7 +110,10 @@ def test_the_api_gives_the_ledgers_figures_and_links_the_runs_that_wrote_them(ba
 
 def test_the_page_in_the_airflow_ui_shows_the_same_figures_light_and_dark(backfilled, airflow_stack, case_db, page,
                                                                           shots):  # fmt: skip
-    page.goto(f"{airflow_stack.base_url}/plugin/human")
+    page.goto(f"{airflow_stack.base_url}/")
+    page.get_by_role("button", name="Browse").click()  # the plugin's navigation entry, as a user finds it
+    page.get_by_role("menuitem", name="HUMAN").click()
+    page.wait_for_url("**/plugin/human")
     frame = page.frame_locator("iframe")
     row = frame.locator(f'[data-ledger="human_case_db"] tr[data-day="{DAYS[-1]}"]')
     row.wait_for()

@@ -99,7 +99,28 @@ def _load_plugins_from_provider_info(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def airflow_app(airflow_db, ledger_env):
+def day_runs(airflow_db):
+    """The reconciliation DAG's runs of days 18-20 in Airflow's database (as its scheduler would record them),
+    and one of another DAG on day 18."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunType
+
+    runs = [("human_case_reconciliation", f"scheduled__2026-11-{d}T00:00:00+00:00", DAYS[d - 18]) for d in (18, 19, 20)]
+    runs.append(("another_dag", "manual__x", DAYS[0]))
+    with create_session() as session:
+        for dag_id, run_id, start in runs:
+            session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type=DagRunType.SCHEDULED, logical_date=start,
+                               data_interval=(start, start + (DAYS[1] - DAYS[0])), run_after=start,
+                               state=DagRunState.SUCCESS))  # fmt: skip
+    yield runs
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.run_id.in_([r for _, r, _ in runs])).delete(synchronize_session=False)
+
+
+@pytest.fixture(scope="module")
+def airflow_app(airflow_db, ledger_env, day_runs):
     """Airflow's api-server app with the HUMAN plugin mounted, auth manager OneDagAuthManager."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         yield from _airflow_app(monkeypatch)

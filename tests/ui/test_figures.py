@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from airflow_provider_human.ui.day_detail import review_rows, runs_of_day
+from airflow_provider_human.ui.day_detail import RunRef, review_rows
 from airflow_provider_human.ui.figures import day_bounds, ledger_days, one_day
 from airflow_provider_human.ui.ledger_access import LedgerTables, sqlite_read_only
 from tests.ui.conftest import OWNER, direct
@@ -68,16 +68,15 @@ def test_the_figures_say_what_the_engine_did_on_each_day(conn):
     assert one_day(conn, TABLES, date(2026, 11, 1)).outcomes == 0
 
 
-def test_a_days_runs_and_items_for_a_person(conn):
-    bounds = day_bounds(date(2026, 11, 19))
-    [run] = runs_of_day(conn, TABLES, bounds)
-    assert run.owner == OWNER.format(d=19) and run.rows == 2
-    assert run.parts == ("human_case_reconciliation", "scheduled__2026-11-19T00:00:00+00:00", "reconcile", "-1")
-    [item] = review_rows(conn, TABLES, bounds)
+def test_a_days_items_for_a_person_with_the_task_that_holds_each(conn):
+    [item] = review_rows(conn, TABLES, day_bounds(date(2026, 11, 19)))
     assert (item.account_id, item.kind, item.state) == ("a1", "reversal", "needs_review")
+    assert RunRef(item.owner).parts == ("human_case_reconciliation", "scheduled__2026-11-19T00:00:00+00:00",
+                                        "reconcile", "-1")  # fmt: skip
     [refused] = review_rows(conn, TABLES, day_bounds(date(2026, 11, 20)))
     assert (refused.account_id, refused.kind, refused.http_status) == ("a9", "rejected", 400)
-    assert refused.batch_id
+    assert refused.batch_id and refused.owner == OWNER.format(d=20)
+    assert RunRef("adhoc/feedback").parts is None
 
 
 def test_the_counts_read_the_day_index_only(built_ledger, conn):

@@ -54,8 +54,8 @@ def test_a_days_page_lists_its_items_and_links_the_run_and_the_review(reader):
     assert re.search(r'data-figure="needs_review"><b><span class="bad">1</span>', html)
     assert "<code>a9</code>" in html and ">rejected<" in html and "HTTP 400" in html
     run = "/dags/human_case_reconciliation/runs/scheduled__2026-11-20T00%3A00%3A00%2B00%3A00"
-    assert f'href="{run}" target="_top"' in html
-    assert f'href="{run}/tasks/reconcile" target="_top"' in html
+    assert f'href="{run}" target="_top"' in html  # the day's run, from Airflow's database
+    assert f'href="{run}/tasks/reconcile" target="_top"' in html  # the task holding the item, from the ledger
     assert 'href="/required_actions" target="_top"' in html
 
 
@@ -64,8 +64,14 @@ def test_a_days_api_lists_items_with_account_kind_batch_and_evidence_only(reader
     [item] = body["items"]
     assert (item["account_id"], item["kind"], item["attack_type"]) == ("a1", "reversal", "ato")
     assert set(item) == {"id", "account_id", "attack_type", "kind", "state", "batch_id", "decision", "reason",
-                         "detail", "upload", "http_status", "answer"}  # fmt: skip
-    assert body["runs"][0]["link"].startswith("/dags/human_case_reconciliation/runs/")
+                         "detail", "upload", "http_status", "answer", "owner", "dag_id", "run_id", "task_id",
+                         "map_index", "run_link", "task_link"}  # fmt: skip
+    assert item["task_link"] == ("/dags/human_case_reconciliation/runs/scheduled__2026-11-19T00%3A00%3A00%2B00%3A00"
+                                 "/tasks/reconcile")  # fmt: skip
+    [run] = body["runs"]  # the reconciliation's run of the day; another DAG's run that day is not listed
+    assert (run["dag_id"], run["run_id"], run["state"]) == ("human_case_reconciliation",
+                                                            "scheduled__2026-11-19T00:00:00+00:00", "success")  # fmt: skip
+    assert run["link"] == "/dags/human_case_reconciliation/runs/scheduled__2026-11-19T00%3A00%3A00%2B00%3A00"
     assert body["open_review"] is None and body["required_actions"] == "/required_actions"
 
 
