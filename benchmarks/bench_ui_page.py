@@ -3,7 +3,7 @@
 Builds the ledger's tables with its own schema (``Ledger.ensure_schema``: every index of
 the head revision, ``ix_<ledger>_day`` included), fills them with ``--rows`` rows in the
 shapes a month of daily runs leaves (sent by result, nothing to send, waiting, in doubt,
-for a person; batches of 500; one run per day; a few rejects per day), starts Airflow's
+for a person; upload batches of 500 rows; one run per day; a few rejects per day), starts Airflow's
 api-server alone on 127.0.0.1 (tests/support/local_airflow.py) with the simple auth manager
 and a viewer, and times each page and API route over HTTP, several requests after a
 warm-up: median and p95 in ms. ``--days 1`` puts every row in one day (the engine
@@ -34,6 +34,7 @@ import sqlalchemy as sa  # noqa: E402
 from airflow_provider_human.reconciliation.ledger import Ledger  # noqa: E402
 
 FIRST_DAY = date(2026, 10, 1)
+BATCH = 500  # the connection's default feedback_batch_size
 RESULTS = ["resolved", "no_attack", "manually_identified", "manually_identified_and_resolved"]
 # share of rows per state, as a month of runs leaves them: mostly done, a few for a person or unfinished
 STATES = [("sent", 60), ("noop", 33), ("needs_review", 2), ("failed", 1), ("in_doubt", 1), ("claimed", 2),
@@ -49,14 +50,19 @@ def build_ledger(path: str, rows: int, days: int) -> None:
     pick = random.Random(29)
     weights = [w for _, w in STATES]
     names = [s for s, _ in STATES]
-    insert = f"INSERT INTO human_feedback_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    insert = f"INSERT INTO human_feedback_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608 (our names)
     batch: list[tuple] = []
+    filled: dict[tuple, int] = {}
     for i in range(rows):
         day = FIRST_DAY + timedelta(days=i % days)
         start, end = f"{day}T00:00:00.000000Z", f"{day + timedelta(days=1)}T00:00:00.000000Z"
         state = pick.choices(names, weights)[0]
         result = RESULTS[i % 4] if state in ("sent", "in_doubt", "needs_review", "failed", "planned") else None
-        batch_id = f"{day}-{state}-{result}-{i // (500 * days)}" if state in ("sent", "in_doubt", "failed") else None
+        batch_id = None
+        if state in ("sent", "in_doubt", "failed"):  # one upload request per 500 rows of a (day, state, result)
+            group = (day, state, result)
+            filled[group] = filled.get(group, 0) + 1
+            batch_id = f"{day}-{state}-{result}-{filled[group] // BATCH}"
         owner = f"human_case_reconciliation/scheduled__{day}T00:00:00+00:00/reconcile/-1"
         review = "reversal" if state == "needs_review" else None
         batch.append((f"case-{i}", f"acct-{i}", "ato" if i % 3 else "fake_account", f"{day}T12:00:00.000000Z", "fp",
@@ -69,8 +75,8 @@ def build_ledger(path: str, rows: int, days: int) -> None:
     db.executemany(insert, batch)
     rejects = [(f"h{d}-{k}", "bad_verdict", None, None, None, None, f"{FIRST_DAY + timedelta(days=d)}T00:00:00.000000Z",
                 "x", "bench", "x") for d in range(days) for k in range(3)]  # fmt: skip
-    db.executemany("INSERT INTO human_feedback_rejects (row_hash, reason, detail, case_id, account_id, raw,"
-                   " interval_start, interval_end, owner, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)", rejects)  # fmt: skip
+    columns = "row_hash, reason, detail, case_id, account_id, raw, interval_start, interval_end, owner, created_at"
+    db.executemany(f"INSERT INTO human_feedback_rejects ({columns}) VALUES ({', '.join('?' * 10)})", rejects)  # noqa: S608
     db.commit()
     db.execute("ANALYZE")
     db.close()
@@ -123,7 +129,8 @@ def main() -> int:
         try:
             stack.start()
             session = requests.Session()
-            auth = session.post(f"{stack.base_url}/auth/token", json={"username": "bench", "password": "bench-password"})
+            login = {"username": "bench", "password": "bench-password"}
+            auth = session.post(f"{stack.base_url}/auth/token", json=login)
             auth.raise_for_status()
             token = auth.json()["access_token"]
             busiest = FIRST_DAY + timedelta(days=args.days - 1)
