@@ -55,7 +55,9 @@ def _conn_id(ledger_conn_id: str) -> str:
 
 def _day(text: str) -> date:
     try:
-        return date.fromisoformat(text) if len(text) == 10 else date.fromisoformat("invalid")
+        if len(text) != 10:  # fromisoformat also takes 20261118
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise HTTPException(404, "a day is YYYY-MM-DD") from None
 
@@ -68,6 +70,7 @@ def _read(conn_id: str, reader: Any) -> Any:
             try:
                 return reader(conn)
             except sa.exc.DBAPIError:
+                conn.rollback()  # PostgreSQL: the failed statement aborted the transaction
                 if not sa.inspect(conn).has_table(TABLES.table.name):
                     return None
                 raise
