@@ -153,6 +153,26 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "fraud-lead:Fraud Lead, 42:Analyst On Call",
                         "default": None,
                     },
+                    "ui_ledger_conn_ids": {
+                        "description": (
+                            "The ledger connections the HUMAN page of the Airflow UI (/human) shows, comma-separated, "
+                            "in that order. Only these are ever read, read-only."
+                        ),
+                        "version_added": None,
+                        "type": "string",
+                        "example": "human_case_db, human_case_db_eu",
+                        "default": "human_case_db",
+                    },
+                    "ui_dag_id": {
+                        "description": (
+                            "The DAG whose runs a user must be allowed to read to see the HUMAN page (the "
+                            "reconciliation that writes the ledgers)."
+                        ),
+                        "version_added": None,
+                        "type": "string",
+                        "example": "human_case_reconciliation",
+                        "default": "human_case_reconciliation",
+                    },
                     "ledger_auto_upgrade": {
                         "description": (
                             "Whether a reconciliation run upgrades an older ledger's tables itself (under the "
@@ -168,6 +188,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         },
         "cli": ["airflow_provider_human.reconciliation.ledger.migrations.cli.get_cli_commands"],
+        # Loaded from here with [core] lazy_discover_providers = False; by default through the airflow.plugins
+        # entry point (pyproject.toml). Only the class path: this module stays import-free.
+        "plugins": [{"name": "human", "plugin-class": "airflow_provider_human.ui.plugin.HumanUIPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_human.hooks.human.HumanHook",

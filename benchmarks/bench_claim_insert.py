@@ -80,8 +80,9 @@ def narrow_file(directory: str) -> str:
         sa.Column("decision_ref", sa.Integer), sa.Column("run_ref", sa.Integer, nullable=False),
         sa.UniqueConstraint(*KEY),
     )  # fmt: skip
-    for index in ledger.indexes:
-        sa.Index(index.name, *(table.c[c.name] for c in index.columns), **index.dialect_kwargs)
+    for index in ledger.indexes:  # those on its own columns (the day index's are in the decision and the run)
+        if all(c.name in table.c for c in index.columns):
+            sa.Index(index.name, *(table.c[c.name] for c in index.columns), **index.dialect_kwargs)
     engine = sa.create_engine(f"sqlite:///{path}")
     metadata.create_all(engine)
     engine.dispose()
@@ -106,13 +107,13 @@ def main() -> None:
     n = parser.parse_args().rows
     data = rows(n)
     with tempfile.TemporaryDirectory() as tmp:
-        for label, indexes in (("every ledger index (unique key, closed_at, open rows)", True),
+        for label, indexes in (("every ledger index (unique key, closed_at, open rows, day)", True),
                                ("unique key only, no secondary index", False)):  # fmt: skip
             db = sqlite3.connect(ledger_file(tmp, indexes), isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             seconds = insert(db, data, conflict=True)
             db.close()
-            print(f"{label:55s}: {seconds:6.2f} s, {seconds / n * 1e6:5.1f} µs/row")
+            print(f"{label:60s}: {seconds:6.2f} s, {seconds / n * 1e6:5.1f} µs/row")
         keep = [COLUMNS.index(name) for name in NARROW]
         narrow = [(*(row[i] for i in keep), 3, 7) for row in data]  # one decision and one run for all: as a day's rows
         db = sqlite3.connect(narrow_file(tmp), isolation_level=None)
@@ -120,7 +121,7 @@ def main() -> None:
         seconds = insert(db, narrow, conflict=True, columns=[*NARROW, "decision_ref", "run_ref"])
         db.close()
         label = "narrow row (a prospect), the same three indexes"
-        print(f"{label:55s}: {seconds:6.2f} s, {seconds / n * 1e6:5.1f} µs/row")
+        print(f"{label:60s}: {seconds:6.2f} s, {seconds / n * 1e6:5.1f} µs/row")
     db = sqlite3.connect(":memory:", isolation_level=None)
     db.execute(f"CREATE TABLE ledger (id INTEGER PRIMARY KEY, {', '.join(COLUMNS)})")
     seconds = insert(db, data, conflict=False)

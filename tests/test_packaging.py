@@ -38,7 +38,17 @@ def test_the_wheel_ships_the_ledger_migrations(wheel):
         "rev_0001_base.py",
         "rev_0002_rejects_by_interval.py",
         "rev_0003_rate_budget.py",
+        "rev_0004_day_index.py",
     ]
+
+
+def test_the_wheel_ships_the_ui_pages_and_declares_the_plugin_entry_point(wheel):
+    """Airflow loads provider plugins from the airflow.plugins entry point by default (lazily discovered providers)."""
+    names = set(wheel.namelist())
+    assert {f"airflow_provider_human/ui/templates/{t}.html" for t in ("base", "overview", "day")} <= names
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = wheel.read(entry_points).decode()
+    assert "[airflow.plugins]\nhuman = airflow_provider_human.ui.plugin:HumanUIPlugin" in text
 
 
 def test_every_third_party_package_the_code_imports_is_declared(wheel):
@@ -47,7 +57,8 @@ def test_every_third_party_package_the_code_imports_is_declared(wheel):
     required = {r.split(";")[0].split(">")[0].split("=")[0].split("[")[0].strip().lower()
                 for r in message.get_all("Requires-Dist") if "extra ==" not in r}  # fmt: skip
     for needed in ("apache-airflow", "apache-airflow-providers-common-sql", "apache-airflow-providers-standard",
-                   "requests", "urllib3", "pendulum", "pydantic", "sqlalchemy", "tenacity", "alembic"):  # fmt: skip
+                   "requests", "urllib3", "pendulum", "pydantic", "sqlalchemy", "tenacity", "alembic",
+                   "fastapi", "jinja2"):  # fmt: skip
         assert needed in required, (needed, required)
     assert "apache-airflow-providers-sqlite" not in required  # an extra: no package code imports it
 

@@ -161,12 +161,13 @@ def test_a_rev1_ledger_is_upgraded_and_its_day_finishes_without_sending_anything
 
 def test_after_the_upgrade_the_database_is_what_build_tables_declares(db):
     load_rev1(db, source=False)
-    assert upgrade(db, TABLES) == ["0001 (recognised, stamped)", "0002", "0003"]
+    assert upgrade(db, TABLES) == ["0001 (recognised, stamped)", "0002", "0003", "0004"]
     metadata = sa.MetaData()
     build_tables(metadata, TABLES.ledger, TABLES.rejects)
     assert drift(db, metadata) == []
     inspector = sa.inspect(db)
-    assert {i["name"] for i in inspector.get_indexes(LEDGER)} >= {f"ix_{LEDGER}_open", f"ix_{LEDGER}_closed"}
+    indexes = {f"ix_{LEDGER}_open", f"ix_{LEDGER}_closed", f"ix_{LEDGER}_day"}
+    assert {i["name"] for i in inspector.get_indexes(LEDGER)} >= indexes
     assert f"ix_{TABLES.rejects}_interval" in {i["name"] for i in inspector.get_indexes(TABLES.rejects)}
 
 
@@ -256,7 +257,7 @@ def test_with_automatic_upgrade_off_the_run_refuses_naming_the_command_then_the_
     assert isinstance(error, LedgerUpgradeRequiredError), repr(error)
     message = str(error)
     assert "at schema revision 0001 (recorded by no version table: the schema before migrations)" in message
-    assert f"needs {HEAD}" in message and "pending: 0002, 0003" in message
+    assert f"needs {HEAD}" in message and "pending: 0002, 0003, 0004" in message
     assert "airflow human ledger upgrade --conn-id <the ledger's connection>" in message
     assert "[human] ledger_auto_upgrade" in message
     assert fake_api.requests() == [] and version_of_missing(engine)
@@ -268,7 +269,7 @@ def test_with_automatic_upgrade_off_the_run_refuses_naming_the_command_then_the_
     assert "current revision: 0001 (not recorded" in capsys.readouterr().out
     ledger_cli.upgrade_command(args)
     out = capsys.readouterr().out
-    assert f"upgraded to {HEAD}" in out and "applied: 0001 (recognised, stamped), 0002, 0003" in out
+    assert f"upgraded to {HEAD}" in out and "applied: 0001 (recognised, stamped), 0002, 0003, 0004" in out
     ledger_cli.status_command(args)
     assert f"current revision: {HEAD}\nhead: {HEAD}\npending: none" in capsys.readouterr().out
     result = run_day(engine, make_client)
@@ -328,7 +329,7 @@ def test_airflow_human_ledger_status_runs_as_a_real_command(tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "current revision: 0001 (not recorded" in done.stdout and f"head: {HEAD}" in done.stdout
-    assert "pending: 0002, 0003" in done.stdout
+    assert "pending: 0002, 0003, 0004" in done.stdout
     upgraded = subprocess.run([sys.executable, "-m", "airflow", "human", "ledger", "upgrade", "--conn-id",
                                "human_ledger"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert upgraded.returncode == 0, upgraded.stderr[-2000:]
@@ -362,7 +363,8 @@ def test_two_processes_upgrading_at_once_both_succeed_and_each_migration_runs_on
         load_rev1(db)
     applied = race(db.url.render_as_string(hide_password=False), tmp_path)
     steps = sorted(step for one in applied for step in one)
-    expected = ["0001", "0002", "0003"] if start == "fresh" else ["0001 (recognised, stamped)", "0002", "0003"]
+    later = ["0002", "0003", "0004"]
+    expected = ["0001", *later] if start == "fresh" else ["0001 (recognised, stamped)", *later]
     assert steps == expected, applied
     assert version_of(db) == [HEAD]
     metadata = sa.MetaData()
@@ -380,5 +382,5 @@ def test_the_run_log_says_what_the_upgrade_did_without_alembics_context_chatter(
     messages = [r.getMessage() for r in caplog.records]
     assert not [m for m in messages if m.startswith(("Context impl", "Will assume"))], messages
     assert [m for m in messages if "schema upgraded to" in m] == [
-        f"Ledger {LEDGER}: schema upgraded to {HEAD} (0001, 0002, 0003)"
+        f"Ledger {LEDGER}: schema upgraded to {HEAD} (0001, 0002, 0003, 0004)"
     ], messages
