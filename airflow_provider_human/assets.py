@@ -31,7 +31,9 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
     """Airflow's normalizer for ``human://``: lower-case host, no user info, no default port, a known resource."""
     host = (uri.hostname or "").lower()
     if not host:
-        raise ValueError("A human:// asset URI must name the host of the HUMAN Base URL, e.g. human://console.humansecurity.com/feedback")
+        raise ValueError(
+            "A human:// asset URI must name the host of the HUMAN Base URL, e.g. human://console.humansecurity.com/feedback"
+        )
     resource = uri.path.strip("/")
     if resource not in RESOURCES:
         raise ValueError(f"A human:// asset URI names one of {', '.join(RESOURCES)}, not {resource!r}")

@@ -91,14 +91,17 @@ def test_a_sharded_day_emits_one_feedback_event_per_shard_names_its_shards_and_l
 
     # the shards' names say the day and the shard (map_index_template), without a log
     assert _tis(run.run_id, "reconcile_case_outcomes") == [
-        (0, "success", "cases closed 2026-11-20 · shard 0/2"), (1, "success", "cases closed 2026-11-20 · shard 1/2")]
+        (0, "success", "cases closed 2026-11-20 · shard 0/2"),
+        (1, "success", "cases closed 2026-11-20 · shard 1/2"),
+    ]
 
     # one event per shard, on the fake API's host, through the connection's alias
     events = _events(run.run_id)
     host = fake_api.url.split("://", 1)[1]
     assert [(uri, index, aliases) for uri, _, index, aliases in events] == [
         (f"human://{host}/feedback", 0, ["human_feedback__human_default"]),
-        (f"human://{host}/feedback", 1, ["human_feedback__human_default"])]
+        (f"human://{host}/feedback", 1, ["human_feedback__human_default"]),
+    ]
     extras = [extra for _, extra, _, _ in events]
     assert {e["day"] for e in extras} == {"2026-11-20"} and {e["dry_run"] for e in extras} == {False}
     assert [e["shard"] for e in extras] == ["0/2", "1/2"]
@@ -138,7 +141,9 @@ def test_a_dry_run_emits_no_feedback_event_and_its_shards_say_dry_run(stack, fak
     assert fake_api.requests("feedback") == []
     assert _events(run.run_id) == []  # a plan told HUMAN nothing: nothing downstream runs on it
     assert [name for _, _, name in _tis(run.run_id, "reconcile_case_outcomes")] == [
-        "cases closed 2026-11-22 · shard 0/2 · DRY RUN", "cases closed 2026-11-22 · shard 1/2 · DRY RUN"]
+        "cases closed 2026-11-22 · shard 0/2 · DRY RUN",
+        "cases closed 2026-11-22 · shard 1/2 · DRY RUN",
+    ]
     report = _links("human_case_reconciliation", run.run_id, "reconcile_case_outcomes", 0)["HUMAN report"]
     assert "DRY RUN" in Path(report.removeprefix("file://")).read_text()
 
@@ -177,8 +182,10 @@ def test_the_after_feedback_dag_is_queued_by_the_event_and_logs_its_metadata(sta
 def test_a_lookup_to_a_file_emits_the_file_as_an_asset_and_links_the_console(stack, fake_api, tmp_path):
     fake_api.seed_accounts([{"account_id": "acct-1", "incidents": [{"attack_type": "ato"}]}])
     out = tmp_path / "lookups"
-    run = _dag("human_account_lookup").test(logical_date=pendulum.datetime(2026, 11, 26, tz="UTC"),
-                                            run_conf={"account_ids": ["acct-1", "acct-2"], "output_path": str(out)})
+    run = _dag("human_account_lookup").test(
+        logical_date=pendulum.datetime(2026, 11, 26, tz="UTC"),
+        run_conf={"account_ids": ["acct-1", "acct-2"], "output_path": str(out)},
+    )
     assert run.state == "success"
     [(uri, extra, _, aliases)] = _events(run.run_id)
     [written] = list(out.iterdir())

@@ -56,6 +56,7 @@ class HumanHook(BaseHook):
     :param proxy: proxy URL for every request.
     :param v1_attack_types_encoding: how v1 lookups send ``attack_types`` (``python_list``, ``json``, ``repeated``).
     :param rate_budget_conn_id: Airflow connection (SQL or redis) where tasks share ``requests_per_second``.
+    :param console_url: the HUMAN console the tasks' links open (default ``https://console.humansecurity.com``).
 
     What it reads and writes at HUMAN (``human://<host>/accounts``, ``/feedback``, ``/identities``) is
     told to Airflow's hook lineage collector and kept in :attr:`touched`.
@@ -82,11 +83,13 @@ class HumanHook(BaseHook):
         proxy: str | None = None,
         v1_attack_types_encoding: str | None = None,
         rate_budget_conn_id: str | None = None,
+        console_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.human_conn_id = human_conn_id
         self._rate_budget_conn_id = rate_budget_conn_id
+        self._console_url = console_url
         self._default_budget: Any = None  # a store a caller offers when the connection names none
         self.touched = Touched()
         self._overrides = {
@@ -138,7 +141,7 @@ class HumanHook(BaseHook):
     @cached_property
     def console_url(self) -> str:
         """The connection's extra ``console_url`` (default: the HUMAN console), checked to be a plain web address."""
-        value = (self.get_connection(self.human_conn_id).extra_dejson or {}).get("console_url")
+        value = self._console_url or (self.get_connection(self.human_conn_id).extra_dejson or {}).get("console_url")
         text = DEFAULT_CONSOLE_URL if value in (None, "") else _coerce(self.human_conn_id, "console_url", value, str)
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
