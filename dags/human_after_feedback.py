@@ -33,12 +33,17 @@ with DAG(
         import logging
 
         log = logging.getLogger(__name__)
-        told = []
-        for asset, events in (triggering_asset_events or {}).items():
+        told, seen = [], set()
+        for events in (triggering_asset_events or {}).values():  # keyed by the asset and by the alias: once each
             for event in events:
+                key = (event.source_dag_id, event.source_run_id, event.source_task_id, event.source_map_index,
+                       str(event.timestamp))  # fmt: skip
+                if key in seen:
+                    continue
+                seen.add(key)
                 extra = dict(event.extra or {})
                 log.info("%s: day %s, shard %s: %s requests, sent by result %s, %s waiting for a person",
-                         getattr(asset, "uri", asset), extra.get("day"), extra.get("shard"), extra.get("requests"),
+                         event.asset.uri, extra.get("day"), extra.get("shard"), extra.get("requests"),
                          extra.get("sent_by_result"), extra.get("waiting_for_a_person"))  # fmt: skip
                 told.append(extra)
         return told

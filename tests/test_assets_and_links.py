@@ -170,13 +170,19 @@ def test_the_after_feedback_dag_is_queued_by_the_event_and_logs_its_metadata(sta
     # what its task does with the events Airflow hands it
     caplog.set_level("INFO")
 
-    class Event:  # the shape of a triggering event in the task's context (extra only is read)
-        def __init__(self, extra):
-            self.extra = extra
+    from types import SimpleNamespace
 
-    told = consumer.get_task("log_feedback").python_callable(triggering_asset_events={asset: [Event(extra)]})
+    # the shape of a triggering event in the task's context; Airflow lists it under the asset and the alias
+    event = SimpleNamespace(extra=extra, asset=SimpleNamespace(uri=asset), source_dag_id="human_case_reconciliation",
+                            source_run_id=run.run_id, source_task_id="reconcile_case_outcomes", source_map_index=0,
+                            timestamp="2026-11-25T00:00:01+00:00")  # fmt: skip
+    told = consumer.get_task("log_feedback").python_callable(
+        triggering_asset_events={asset: [event], "human_feedback__human_default": [event]}
+    )
     assert told == [extra] and extra["sent_by_result"] == {"no_attack": 1} and extra["requests"] == 1
-    assert "day 2026-11-24, shard None: 1 requests, sent by result {'no_attack': 1}, 0 waiting" in caplog.text
+    assert (
+        f"{asset}: day 2026-11-24, shard None: 1 requests, sent by result {{'no_attack': 1}}, 0 waiting" in caplog.text
+    )
 
 
 def test_a_lookup_to_a_file_emits_the_file_as_an_asset_and_links_the_console(stack, fake_api, tmp_path):
