@@ -1,6 +1,8 @@
 """Default settings, import-free so provider discovery can read them without importing Airflow."""
 
 DEFAULT_BASE_URL = "https://console.humansecurity.com"
+# The console the vendor pages name (its portal pages have no documented deep links): a connection setting.
+DEFAULT_CONSOLE_URL = "https://console.humansecurity.com"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 # HUMAN does not publish its per-customer limit: stay well below anything plausible and

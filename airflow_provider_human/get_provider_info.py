@@ -11,6 +11,7 @@ from typing import Any
 from airflow_provider_human import __version__
 from airflow_provider_human.defaults import (
     DEFAULT_BASE_URL,
+    DEFAULT_CONSOLE_URL,
     DEFAULT_FEEDBACK_BATCH_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WORKERS,
@@ -85,6 +86,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
             "each pace alone at requests_per_second."
         ),
         "schema": {"type": ["string", "null"]},
+    },
+    "console_url": {
+        "label": "HUMAN console URL",
+        "description": (
+            "The HUMAN console the tasks' 'HUMAN console' link opens (your portal's address if it differs). "
+            "Links only: no request goes there."
+        ),
+        "schema": {"type": ["string", "null"], "default": DEFAULT_CONSOLE_URL},
     },
 }
 
@@ -187,6 +196,26 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
+        "asset-uris": [
+            {
+                "schemes": ["human"],
+                "handler": "airflow_provider_human.assets.sanitize_uri",
+                "factory": "airflow_provider_human.assets.create_asset",
+                "to_openlineage_converter": "airflow_provider_human.assets.convert_asset_to_openlineage",
+            }
+        ],
+        "dataset-uris": [
+            {
+                "schemes": ["human"],
+                "handler": "airflow_provider_human.assets.sanitize_uri",
+                "factory": "airflow_provider_human.assets.create_asset",
+            }
+        ],
+        "extra-links": [
+            "airflow_provider_human.links.HumanConsoleLink",
+            "airflow_provider_human.links.HumanDayPageLink",
+            "airflow_provider_human.links.HumanReportLink",
+        ],
         "cli": ["airflow_provider_human.reconciliation.ledger.migrations.cli.get_cli_commands"],
         # Loaded from here with [core] lazy_discover_providers = False; by default through the airflow.plugins
         # entry point (pyproject.toml). Only the class path: this module stays import-free.

@@ -39,6 +39,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_provider_human.assets import feedback_alias
 from airflow_provider_human.operators.day_check import HumanReconciliationDayCheckOperator
 from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
 from airflow_provider_human.operators.review import review_requests_asset
@@ -111,6 +112,7 @@ with DAG(
         reprocess="{{ params.reprocess }}",
         shard_count="{{ params.shards }}",
         fail_on_review=False,  # items for a person go to the review step below, not to a red task
+        outlets=[feedback_alias("human_default")],  # each day's feedback event: dags/human_after_feedback.py
         **DECIDING,
     ).expand(shard_index=shard_indexes())
 

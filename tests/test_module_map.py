@@ -70,6 +70,11 @@ def test_the_exceptions_module_depends_on_nothing_of_ours():
         ("hooks", ("operators", "reconciliation", "testing", "ui")),
         ("operators", ("ui",)),
         ("ui", ("hooks", "operators", "testing")),  # the api-server's page reads the ledger, sends nothing
+        # what a task says about itself (assets, lineage, links, its label): below the hook, above nothing
+        *[
+            (m, ("client", "budget", "hooks", "operators", "reconciliation", "testing", "ui"))
+            for m in ("assets", "lineage", "links", "ui_links", "run_label")
+        ],
     ],
 )
 def test_layers_import_downwards_only(layer, may_not_import):

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_human.assets import ACCOUNTS, FEEDBACK, IDENTITIES, human_uri
 from airflow_provider_human.budget.resolve import store_for_conn
 from airflow_provider_human.budget.shares import SharedBudget, account_key
 from airflow_provider_human.client import (
@@ -23,10 +24,11 @@ from airflow_provider_human.client import (
     IdentityUpdateResult,
 )
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number
-from airflow_provider_human.defaults import DEFAULT_BASE_URL
+from airflow_provider_human.defaults import DEFAULT_BASE_URL, DEFAULT_CONSOLE_URL
 from airflow_provider_human.docs_links import docs_link
 from airflow_provider_human.exceptions import HumanInputError
 from airflow_provider_human.get_provider_info import CONN_FIELDS
+from airflow_provider_human.lineage import Touched
 
 # extra key -> Python type, read from the connection form's own table: one list of extras, not two.
 _JSON_TYPES: dict[str, type] = {"string": str, "number": float, "integer": int, "boolean": bool}
@@ -54,6 +56,10 @@ class HumanHook(BaseHook):
     :param proxy: proxy URL for every request.
     :param v1_attack_types_encoding: how v1 lookups send ``attack_types`` (``python_list``, ``json``, ``repeated``).
     :param rate_budget_conn_id: Airflow connection (SQL or redis) where tasks share ``requests_per_second``.
+    :param console_url: the HUMAN console the tasks' links open (default ``https://console.humansecurity.com``).
+
+    What it reads and writes at HUMAN (``human://<host>/accounts``, ``/feedback``, ``/identities``) is
+    told to Airflow's hook lineage collector and kept in :attr:`touched`.
     """
 
     conn_name_attr = "human_conn_id"
@@ -77,12 +83,15 @@ class HumanHook(BaseHook):
         proxy: str | None = None,
         v1_attack_types_encoding: str | None = None,
         rate_budget_conn_id: str | None = None,
+        console_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.human_conn_id = human_conn_id
         self._rate_budget_conn_id = rate_budget_conn_id
+        self._console_url = console_url
         self._default_budget: Any = None  # a store a caller offers when the connection names none
+        self.touched = Touched()
         self._overrides = {
             "base_url": host,
             "token": token,
@@ -129,6 +138,24 @@ class HumanHook(BaseHook):
             return None
         return _coerce(self.human_conn_id, "rate_budget_conn_id", value, str) or None
 
+    @cached_property
+    def console_url(self) -> str:
+        """The connection's extra ``console_url`` (default: the HUMAN console), checked to be a plain web address."""
+        value = self._console_url or (self.get_connection(self.human_conn_id).extra_dejson or {}).get("console_url")
+        text = DEFAULT_CONSOLE_URL if value in (None, "") else _coerce(self.human_conn_id, "console_url", value, str)
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+            raise HumanConfigError(
+                f"Connection {self.human_conn_id!r}: extra console_url must be an http(s) address without user or "
+                "password, e.g. https://console.humansecurity.com"
+            )
+        return text.rstrip("/")
+
+    def lineage(self, resource: str, *, written: bool) -> None:
+        """Tell the hook lineage collector this hook read (or wrote) ``resource`` of its HUMAN endpoint."""
+        uri = human_uri(self.settings.base_url, resource)
+        (self.touched.wrote if written else self.touched.read)(uri, self)
+
     def share_budget_in(self, store: Any) -> None:
         """Share the budget in ``store`` (a budget store) unless the connection names its own place."""
         if "client" in self.__dict__:
@@ -164,9 +191,11 @@ class HumanHook(BaseHook):
     # ------------------------------------------------------------------ API
 
     def get_account_info(self, account_id: str, attack_types: Iterable[object] | None = None) -> AccountInfoV1:
+        self.lineage(ACCOUNTS, written=False)
         return self.client.get_account_info(account_id, attack_types)
 
     def get_account_info_v2(self, account_id: str, days_range: int = 30) -> AccountInfoV2:
+        self.lineage(ACCOUNTS, written=False)
         return self.client.get_account_info_v2(account_id, days_range)
 
     def iter_account_info(
@@ -178,6 +207,7 @@ class HumanHook(BaseHook):
         attack_types: Iterable[object] | None = None,
         max_workers: int | None = None,
     ) -> Iterator[AccountLookupResult]:
+        self.lineage(ACCOUNTS, written=False)
         return self.client.iter_account_info(
             account_ids,
             api_version=api_version,
@@ -196,6 +226,7 @@ class HumanHook(BaseHook):
         comment: object = None,
         batch_size: int | None = None,
     ) -> FeedbackUploadResult:
+        self.lineage(FEEDBACK, written=True)
         return self.client.upload_feedback(
             account_ids,
             attack_type=attack_type,
@@ -212,11 +243,13 @@ class HumanHook(BaseHook):
         factors: Iterable[object] | None = None,
         metadata: dict[str, str] | None = None,
     ) -> IdentityDetails:
+        self.lineage(IDENTITIES, written=True)
         return self.client.update_identity(identity_id, factors=factors, metadata=metadata)
 
     def iter_update_identity(
         self, updates: Iterable[object], *, max_workers: int | None = None
     ) -> Iterator[IdentityUpdateResult]:
+        self.lineage(IDENTITIES, written=True)
         return self.client.iter_update_identity(updates, max_workers=max_workers)
 
     def test_connection(self) -> tuple[bool, str]:

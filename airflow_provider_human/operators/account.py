@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_human.assets import file_uri, lookup_files_alias
 from airflow_provider_human.client import AccountLookupResult
 from airflow_provider_human.client.attack_types import AttackType
 from airflow_provider_human.client.builders import validate_account_id
@@ -38,6 +39,9 @@ class HumanAccountInfoOperator(HumanBaseOperator):
     :param max_workers: concurrent lookups; default from the connection.
 
     Like every HUMAN operator it also takes ``human_conn_id`` (see :class:`HumanBaseOperator`).
+    With ``output_path`` its outlet is the alias :func:`~airflow_provider_human.assets.lookup_files_alias`
+    of the connection: a try that succeeds adds an event of the file it wrote (``file:///…``,
+    ``s3://bucket/key``) with the five counts.
     """
 
     template_fields: Sequence[str] = (
@@ -71,6 +75,9 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         self.fail_on_error = fail_on_error
         self.max_xcom_results = max_xcom_results
         self.max_workers = max_workers
+        if output_path not in (None, ""):
+            alias = lookup_files_alias(self.human_conn_id)
+            self.outlets = [*[o for o in self.outlets if getattr(o, "name", None) != alias.name], alias]
 
     def run(self, context: Any) -> dict[str, Any]:
         # every id checked before the first request (the client, which streams, reports a bad one per account)
@@ -134,7 +141,18 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         summary = {k: counts[k] for k in ("total", "found", "unknown", "under_attack", "failed")}
         if output is None:
             return {**summary, "results": records}
+        self._file_event(context, output, summary)
         return {**summary, "output_path": str(output)}
+
+    def _file_event(self, context: Any, output: ObjectStoragePath, summary: dict[str, int]) -> None:
+        """The file written, as lineage and as an event of its asset (through the connection's alias)."""
+        uri = file_uri(output)
+        self.touched.wrote(uri, output)
+        events = context.get("outlet_events") if context else None
+        if events is not None:
+            from airflow.sdk import Asset
+
+            events[lookup_files_alias(self.human_conn_id)].add(Asset(name=uri, uri=uri), extra=dict(summary))
 
 
 def _api_version(value: Any) -> int:

@@ -14,7 +14,10 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_optional_int
+from airflow_provider_human.exceptions import HumanConfigError
 from airflow_provider_human.hooks.human import HumanHook
+from airflow_provider_human.lineage import Touched, operator_lineage
+from airflow_provider_human.links import HumanConsoleLink, record_links
 from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.outcomes import parse_timestamp
 from airflow_provider_human.reconciliation.policy import DecisionPolicy
@@ -25,11 +28,16 @@ from airflow_provider_human.reconciliation.sources import sql_engine
 class HumanBaseOperator(BaseOperator):
     """Base for HUMAN operators: builds one :class:`HumanHook` per task try and closes it after.
 
+    Every HUMAN task links the HUMAN console of its connection (extra ``console_url``), tells
+    Airflow's hook lineage collector what it read and wrote, and hands the same to OpenLineage
+    when the openlineage provider is installed.
+
     :param human_conn_id: the ``human`` connection (default ``human_default``).
     """
 
     ui_color = "#1f2a44"
     ui_fgcolor = "#ffffff"
+    operator_extra_links: Any = (HumanConsoleLink(),)
 
     def __init__(self, *, human_conn_id: str = HumanHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -40,11 +48,26 @@ class HumanBaseOperator(BaseOperator):
         return HumanHook(human_conn_id=self.human_conn_id)
 
     def execute(self, context: Any) -> Any:
+        self.touched = Touched()  # what this try reads and writes besides HUMAN (the hook keeps HUMAN's)
         try:
+            self._link_console(context)
             return self.run(context)
         finally:
             if "hook" in self.__dict__:
                 self.hook.close()
+
+    def _link_console(self, context: Any) -> None:
+        try:
+            record_links(self, context, console=self.hook.console_url)
+        except HumanConfigError as exc:  # a link is not worth failing the task for; the log says why
+            self.log.warning("No HUMAN console link: %s", exc)
+        except Exception:  # no connection yet: the task's own work says so, in its own words
+            self.log.debug("No HUMAN console link: the connection %r cannot be read", self.human_conn_id)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage's view of the try: the HUMAN endpoints, tables and files it read and wrote."""
+        hook_touched = self.hook.touched if "hook" in self.__dict__ else Touched()
+        return operator_lineage(getattr(self, "touched", Touched()), hook_touched)
 
     def run(self, context: Any) -> Any:
         """The operator's work; :meth:`execute` wraps it so the hook's session is always closed."""

@@ -16,10 +16,12 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_human.client.coerce import to_bool
+from airflow_provider_human.links import HumanDayPageLink, record_links
 from airflow_provider_human.operators.base import context_moment
 from airflow_provider_human.reconciliation.ledger import Ledger
 from airflow_provider_human.reconciliation.outcomes import format_utc
 from airflow_provider_human.reconciliation.sources import sql_engine
+from airflow_provider_human.ui_links import day_page_url
 from airflow_provider_human.words import counted
 
 
@@ -37,6 +39,7 @@ class HumanReconciliationDayCheckOperator(BaseOperator):
     template_fields: Sequence[str] = ("interval_start", "interval_end", "plan_only")
     ui_color = "#1f2a44"
     ui_fgcolor = "#ffffff"
+    operator_extra_links = (HumanDayPageLink(),)  # the day's HUMAN page
 
     def __init__(
         self,
@@ -64,6 +67,7 @@ class HumanReconciliationDayCheckOperator(BaseOperator):
             format_utc(context_moment(self.interval_start, context, "data_interval_start", "interval_start")),
             format_utc(context_moment(self.interval_end, context, "data_interval_end", "interval_end")),
         )
+        record_links(self, context, day=day_page_url(self.ledger_conn_id, interval[0]))
         if to_bool(self.plan_only, "dry_run"):
             self.log.info("Dry run: nothing was written, so there is nothing to check for [%s, %s)", *interval)
             return {"interval_start": interval[0], "interval_end": interval[1], "dry_run": True}

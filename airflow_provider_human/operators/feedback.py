@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_human.assets import FEEDBACK
 from airflow_provider_human.client import HumanInputError, builders
 from airflow_provider_human.client.builders import FeedbackGroupKey
 from airflow_provider_human.client.coerce import to_bool, to_list, to_optional_int
@@ -116,6 +117,7 @@ class HumanUploadFeedbackOperator(HumanBaseOperator):
                 summary["by_result"],
             )
             return summary
+        self.hook.lineage(FEEDBACK, written=True)  # update_status: what the task writes at HUMAN
         if self.ledger_conn_id:
             return self._through_ledger(groups, batch_size, summary, context)
         for key, ids in groups.items():

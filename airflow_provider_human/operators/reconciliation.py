@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowTaskTerminated
 
+from airflow_provider_human.assets import ACCOUNTS, FEEDBACK, feedback_alias, file_uri, table_uri
 from airflow_provider_human.budget.sql import SqlBudgetStore
 from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number, to_optional_int
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
+from airflow_provider_human.links import HumanConsoleLink, HumanDayPageLink, HumanReportLink, location_url, record_links
 from airflow_provider_human.operators.base import Deciding, HumanBaseOperator, context_moment, task_owner
 from airflow_provider_human.reconciliation.engine import Reconciler
 from airflow_provider_human.reconciliation.sources import (
     MAX_FIELD_CHARS,
     FileOutcomeSource,
     SqlOutcomeSource,
+    sql_engine,
 )
 from airflow_provider_human.reports_location import reports_base
+from airflow_provider_human.run_label import run_label, set_run_label
+from airflow_provider_human.ui_links import day_page_url
 
 
 class HumanCaseReconciliationOperator(HumanBaseOperator):
@@ -69,7 +74,15 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
     :param fail_on_review: fail when items wait for a person (default). Set ``False`` when a
         :class:`~airflow_provider_human.operators.review.HumanReconciliationReviewOperator` follows:
         this task then succeeds with the items listed, and the review step asks a person.
+
+    Outlet: the alias :func:`~airflow_provider_human.assets.feedback_alias` of ``human_conn_id``; a try
+    that succeeds (not a dry run) adds an event of ``human://<host>/feedback`` whose extra holds the
+    interval, the counts by result, the requests and the items waiting for a person. A mapped shard is
+    named by its interval, shard and *DRY RUN* (``map_index_template``). Links: the HUMAN console, the
+    day's HUMAN page, the try's report.
     """
+
+    operator_extra_links = (HumanConsoleLink(), HumanDayPageLink(), HumanReportLink())
 
     template_fields: Sequence[str] = (
         "source_table",
@@ -120,6 +133,8 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        alias = feedback_alias(self.human_conn_id)
+        self.outlets = [*[o for o in self.outlets if getattr(o, "name", None) != alias.name], alias]
         self.source_conn_id = source_conn_id
         self.source_table = source_table
         self.source_path = source_path
@@ -151,12 +166,17 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         reports = reports_base(self.reports_dir)  # a bad location fails before any request
         start = context_moment(self.interval_start, context, "data_interval_start", "interval_start")
         end = context_moment(self.interval_end, context, "data_interval_end", "interval_end")
+        dry_run = to_bool(self.plan_only, "dry_run")
+        shard = self._shard()
+        set_run_label(context, run_label(start, end, shard=shard, dry_run=dry_run))
+        ledger_conn_id = self.ledger_conn_id or self.source_conn_id
+        record_links(self, context, day=day_page_url(ledger_conn_id, start.astimezone(UTC)))
         deciding = Deciding.of(self)
         settings = deciding.settings(
             max_reject_ratio=to_number(self.max_reject_ratio, "max_reject_ratio", maximum=1.0),
-            dry_run=to_bool(self.plan_only, "dry_run"),
+            dry_run=dry_run,
             reprocess=to_bool(self.reprocess, "reprocess"),
-            shard=self._shard(),
+            shard=shard,
             wait_for_others_seconds=self.wait_for_others_seconds,
             verify_after_seconds=self.verify_after_seconds,
             fail_on_review=to_bool(self.fail_on_review, "fail_on_review"),
@@ -170,7 +190,7 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
             if self.source_path
             else SqlOutcomeSource(self.source_conn_id, self.source_table, self.columns)
         )
-        ledger = deciding.ledger(self.ledger_conn_id or self.source_conn_id, self.ledger_table, self.rejects_table)
+        ledger = deciding.ledger(ledger_conn_id, self.ledger_table, self.rejects_table)
         # The account's rate budget: where the connection says, else next to the ledger (docs/scaling.md).
         if SqlBudgetStore.supports(ledger.engine):  # any other database: the ledger refuses it before any request
             self.hook.share_budget_in(SqlBudgetStore(ledger.engine))
@@ -181,12 +201,42 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         finally:
             self._running = None
         report = result.report
+        self._record_lineage(source, report.counts)
         ti = context.get("ti") if context else None
         paths = report.write(reports, try_number=getattr(ti, "try_number", None))
+        record_links(self, context, report=location_url(paths[-1]))
         self.log.info("HUMAN reconciliation report:\n%s", report.as_table())
         self.log.info("Reports written: %s", ", ".join(paths))
         result.raise_for_outcome()
-        return report.summary()
+        summary = report.summary()
+        if not dry_run:  # a dry run told HUMAN nothing: no event, so nothing downstream runs on a plan
+            extra = feedback_event_extra(summary, dict(report.uploads_by_result), self.human_conn_id, ledger_conn_id)
+            self._feedback_event(context, extra)
+        return summary
+
+    def _record_lineage(self, source: Any, counts: Any) -> None:
+        """The case table (or file) read; HUMAN's lookups read and feedback written, when they were."""
+        if isinstance(source, SqlOutcomeSource):
+            engine = sql_engine(self.source_conn_id) if source.engine is None else source.engine
+            self.touched.read(table_uri(engine.url, source.table), self)
+        else:
+            from airflow.sdk import ObjectStoragePath
+
+            path = str(source.path)
+            self.touched.read(file_uri(ObjectStoragePath(path if "://" in path else f"file://{path}")), self)
+        if counts["lookups"]:
+            self.hook.lineage(ACCOUNTS, written=False)
+        if counts["requests_sent"] or counts["failed"] or counts["in_doubt"]:
+            self.hook.lineage(FEEDBACK, written=True)
+
+    def _feedback_event(self, context: Any, extra: dict[str, Any]) -> None:
+        """Attach this try's event to the feedback asset of the connection's host, through the alias."""
+        events = context.get("outlet_events") if context else None
+        if events is None:  # executed outside a task runner (a test, the engine's own use)
+            return
+        from airflow_provider_human.assets import feedback_asset
+
+        events[feedback_alias(self.human_conn_id)].add(feedback_asset(self.hook.settings.base_url), extra=extra)
 
     def on_kill(self) -> None:
         """A SIGTERM (a cleared or marked task, a worker shut down): stop the try and free its rows now.
@@ -212,3 +262,30 @@ class HumanCaseReconciliationOperator(HumanBaseOperator):
         if index >= count:
             raise HumanInputError("shard_index", index, f"must be < shard_count={count}")
         return (index, count)
+
+
+def feedback_event_extra(
+    summary: Mapping[str, Any], sent_by_result: Mapping[str, int], human_conn_id: str, ledger_conn_id: str
+) -> dict[str, Any]:
+    """The feedback asset event's extra: what a DAG scheduled on it needs without reading logs or reports.
+
+    This try's counts (``requests``, ``accounts_sent``, ``sent_by_result``) and the day's truth from
+    the ledger (``day_sent_by_result``, ``waiting_for_a_person``); connection ids, never a token.
+    """
+    interval = summary.get("interval") or {}
+    return {
+        "interval_start": summary["interval_start"],
+        "interval_end": summary["interval_end"],
+        "day": str(summary["interval_start"])[:10],
+        "dry_run": bool(summary["dry_run"]),
+        "shard": summary.get("shard"),
+        "human_conn_id": human_conn_id,
+        "ledger_conn_id": ledger_conn_id,
+        "requests": int(summary.get("requests_sent") or 0),
+        "accounts_sent": int(summary.get("accounts_sent") or 0),
+        "sent_by_result": dict(sorted(sent_by_result.items())),
+        "decided": int(summary.get("decided") or 0),
+        "day_sent_by_result": dict(interval.get("sent_by_result") or {}),
+        "waiting_for_a_person": int(interval.get("needing_review") or 0),
+        "report": (summary.get("report_paths") or [None])[-1],
+    }

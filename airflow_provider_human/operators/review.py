@@ -24,6 +24,7 @@ from airflow_provider_human.client import HumanInputError
 from airflow_provider_human.client.coerce import to_bool, to_int, to_number
 from airflow_provider_human.defaults import DEFAULT_DECISION_LOCK_SECONDS
 from airflow_provider_human.hooks.human import HumanHook
+from airflow_provider_human.links import HumanConsoleLink, HumanDayPageLink, HumanReportLink, location_url, record_links
 from airflow_provider_human.operators.base import DECIDING_TEMPLATE_FIELDS, Deciding
 from airflow_provider_human.reconciliation.engine import Reconciler
 from airflow_provider_human.reconciliation.ledger import NEEDS_A_PERSON, Answer, Ledger, ReviewItem
@@ -41,6 +42,7 @@ from airflow_provider_human.reconciliation.review_answers import (
     read_answers,
 )
 from airflow_provider_human.reports_location import reports_base, write_text
+from airflow_provider_human.ui_links import day_page_url, overview_url
 from airflow_provider_human.ui_links_review import REVIEW_OPEN_KEY
 from airflow_provider_human.words import counted
 
@@ -132,6 +134,8 @@ class HumanReconciliationReviewOperator(HITLOperator):
     )  # fmt: skip
     ui_color = "#1f2a44"
     ui_fgcolor = "#ffffff"
+    #: the console, the listed day's HUMAN page (the overview when several days are listed), the list
+    operator_extra_links: Any = (HumanConsoleLink(), HumanDayPageLink(), HumanReportLink())
 
     def __init__(
         self,
@@ -190,6 +194,16 @@ class HumanReconciliationReviewOperator(HITLOperator):
         self.lease_seconds = lease_seconds
         self.decision_lock_seconds = decision_lock_seconds
 
+    def _link(self, context: Any, **urls: str) -> None:
+        """Record the links (and the console's, once): a link setting that cannot be read fails nothing."""
+        if "_human_links" not in self.__dict__:
+            hook = HumanHook(human_conn_id=self.human_conn_id)
+            try:
+                urls["console"] = hook.console_url
+            except Exception:  # no or a bad console_url: no console link, the review goes on
+                self.log.warning("No HUMAN console link for connection %r", self.human_conn_id)
+        record_links(self, context, **urls)
+
     def _ledger(self) -> Ledger:
         return Deciding.of(self).ledger(self.ledger_conn_id, self.ledger_table, self.rejects_table)
 
@@ -207,6 +221,7 @@ class HumanReconciliationReviewOperator(HITLOperator):
             self.log.info("Dry run: no review request is opened, nothing is answered or sent")
             return {"items": 0, "answer": None}
         reports = reports_base(self.reports_dir)  # a bad location fails before anything is sent
+        self._link(context, day=overview_url())
         ledger = self._ledger()
         if not ledger.exists():
             self.log.info("No ledger table %s yet: nothing to review", self.ledger_table)
@@ -223,6 +238,9 @@ class HumanReconciliationReviewOperator(HITLOperator):
             return {"items": 0, "answer": None}
         listing = self._write_listing(items, context, reports)
         shown = items[: self.max_listed]  # one field each; the rest wait for the next request
+        days = sorted({i.interval_start[:10] for i in items})
+        self._link(context, day=day_page_url(self.ledger_conn_id, days[0]) if len(days) == 1 else overview_url(),
+                   report=location_url(listing))  # fmt: skip
         self.subject = f"HUMAN reconciliation: {_items(len(items))} for a person to review ({days_of(items)})"
         self.options = [ANSWER_EACH, LEAVE_ALL]
         self.params = ParamsDict({item_key(i.id): item_field(i) for i in shown})

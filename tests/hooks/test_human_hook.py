@@ -126,6 +126,7 @@ def test_every_extra_of_the_form_reaches_the_settings_even_typed_as_text(human_c
         "proxy": ("http://127.0.0.1:3128", "http://127.0.0.1:3128"),
         "v1_attack_types_encoding": ("json", "json"),
         "rate_budget_conn_id": (" human_budget ", "human_budget"),  # the hook's, not the client's
+        "console_url": (" https://portal.example.test/ad/ ", "https://portal.example.test/ad"),  # links only
     }
     assert set(given) == set(CONN_FIELDS)  # a new extra in the form needs a line here
     human_conn(**{key: text for key, (text, _) in given.items()})
