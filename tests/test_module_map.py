@@ -81,8 +81,8 @@ def test_layers_import_downwards_only(layer, may_not_import):
     bad = {
         (name, target)
         for name, targets in GRAPH.items()
-        if name.startswith(f"{PACKAGE}.{layer}")
+        if name == f"{PACKAGE}.{layer}" or name.startswith(f"{PACKAGE}.{layer}.")
         for target in targets
-        if any(target.startswith(f"{PACKAGE}.{other}") for other in may_not_import)
+        if any(target == f"{PACKAGE}.{other}" or target.startswith(f"{PACKAGE}.{other}.") for other in may_not_import)
     }
     assert bad == set()

@@ -8,14 +8,12 @@ connection id and URI, kept for the api-server's life: the page is read often.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from typing import Any
-from urllib.parse import quote
 
 import sqlalchemy as sa
 
 from airflow_provider_human.exceptions import HumanInputError
+from airflow_provider_human.reconciliation.ledger.dialect import for_ledger, sqlite_read_only
 from airflow_provider_human.reconciliation.ledger.schema import build_tables
 
 LEDGER_TABLE = "human_feedback_ledger"
@@ -49,35 +47,18 @@ def read_only_engine(conn_id: str) -> sa.Engine:
 
 
 def _read_only(engine: sa.Engine, conn_id: str) -> sa.Engine:
-    name = engine.dialect.name
-    if name == "sqlite":
-        path = engine.url.database or ""
-        engine.dispose()
-        if path in ("", ":memory:"):
-            raise HumanInputError("ui_ledger_conn_ids", conn_id, "names a SQLite connection without a file")
-        return sqlite_read_only(path)
-    if name == "postgresql":
-        sa.event.listen(engine, "connect", _postgres_read_only)
-        return engine
-    engine.dispose()
-    raise HumanInputError("ui_ledger_conn_ids", conn_id, f"is a {name} connection; a ledger is SQLite or PostgreSQL")
-
-
-def sqlite_read_only(path: str) -> sa.Engine:
-    """An engine on the SQLite file ``path`` that cannot write (``file:...?mode=ro``)."""
-    uri = f"file:{quote(path)}?mode=ro"
-
-    def connect() -> sqlite3.Connection:
-        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
-
-    return sa.create_engine("sqlite://", creator=connect)
-
-
-def _postgres_read_only(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("SET default_transaction_read_only = on")
-        cursor.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
-    finally:
-        cursor.close()
-    dbapi_connection.commit()
+        backend = for_ledger(engine)
+    except NotImplementedError:
+        name = engine.url.get_backend_name()
+        engine.dispose()
+        raise HumanInputError(
+            "ui_ledger_conn_ids", conn_id, f"is a {name} connection; a ledger is SQLite or PostgreSQL"
+        ) from None
+    try:
+        return backend.read_only(engine, STATEMENT_TIMEOUT_MS)
+    except ValueError as exc:
+        raise HumanInputError("ui_ledger_conn_ids", conn_id, f"names {exc}") from None
+
+
+__all__ = ["LedgerTables", "read_only_engine", "sqlite_read_only"]

@@ -62,6 +62,10 @@ class LedgerBackend(AnySQL):
         """The database's clock in epoch seconds: every worker's leases are measured on one clock."""
         raise NotImplementedError
 
+    def read_only(self, engine: sa.Engine, statement_timeout_ms: int) -> sa.Engine:
+        """``engine`` made unable to write, for readers of the ledger (the UI page)."""
+        raise NotImplementedError
+
     def insert(self, table: sa.Table) -> Any:
         """``INSERT`` with ``ON CONFLICT DO NOTHING`` available."""
         raise NotImplementedError
@@ -97,8 +101,29 @@ class LedgerBackend(AnySQL):
         return column.in_(sa.bindparam("accounts", expanding=True)), parts(accounts)
 
 
+def sqlite_read_only(path: str, *, timeout: float = 10) -> sa.Engine:
+    """An engine on the SQLite file ``path`` that cannot write (``file:...?mode=ro``: the driver refuses)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    uri = f"file:{quote(path)}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=timeout)
+
+    return sa.create_engine("sqlite://", creator=connect)
+
+
 class SQLite(LedgerBackend):
     name = "sqlite"
+
+    def read_only(self, engine: sa.Engine, statement_timeout_ms: int) -> sa.Engine:
+        """``engine``'s file opened so that nothing can be written (a page that only reads)."""
+        path = engine.url.database or ""
+        engine.dispose()
+        if path in ("", ":memory:"):
+            raise ValueError("a SQLite connection without a file")
+        return sqlite_read_only(path, timeout=statement_timeout_ms / 1000)
 
     def now(self) -> sa.ColumnElement[float]:
         return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)")
@@ -182,6 +207,21 @@ class SQLite(LedgerBackend):
 
 class PostgreSQL(LedgerBackend):
     name = "postgresql"
+
+    def read_only(self, engine: sa.Engine, statement_timeout_ms: int) -> sa.Engine:
+        """Every session of ``engine`` read-only, each statement bounded: a slow page holds no lock for long."""
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SET default_transaction_read_only = on")
+                cursor.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+            finally:
+                cursor.close()
+            dbapi_connection.commit()
+
+        sa.event.listen(engine, "connect", on_connect)
+        return engine
 
     def now(self) -> sa.ColumnElement[float]:
         return sa.cast(sa.func.extract("epoch", sa.func.clock_timestamp()), sa.Float)
