@@ -32,6 +32,7 @@ from airflow_provider_human.ui.day_detail import ReviewRow, RunRef, review_rows
 from airflow_provider_human.ui.figures import DAYS_SHOWN, DayFigures, day_bounds, ledger_days, one_day, recent_days
 from airflow_provider_human.ui.ledger_access import LedgerTables, read_only_engine
 from airflow_provider_human.ui.settings import REVIEW_DAG, ledger_conn_ids, reader_dag_id
+from airflow_provider_human.ui_links_review import open_review_url
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -167,6 +168,7 @@ def create_app() -> FastAPI:
         review = open_review(session, REVIEW_DAG)
         context: dict[str, Any] = {
             "conn_id": conn_id, "day": moment.isoformat(), "review": review, "review_link": _review_link(review),
+            "day_review_link": open_review_url(conn_id, moment, session=session),
             "review_dag": REVIEW_DAG, "dag_id": reader_dag_id(), "required_actions": links.required_actions_page(),
             "overview_url": home(request), "error": None,
         }  # fmt: skip
@@ -204,6 +206,7 @@ def create_app() -> FastAPI:
             "ledger_conn_id": conn_id, **view["figures"].as_json(), "runs": view["runs"],
             "items": view["items"],
             "open_review": None if review is None else {**review.__dict__, "link": _review_link(review)},
+            "day_review_link": open_review_url(conn_id, moment, session=session),
             "required_actions": links.required_actions_page(),
         }  # fmt: skip
 

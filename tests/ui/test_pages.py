@@ -141,3 +141,26 @@ def test_the_overview_links_the_older_days(reader, monkeypatch):
     assert 'href="/human/?before=2026-11-20"' in html
     older = reader.get("/human/?before=2026-11-20").text
     assert 'data-day="2026-11-19"' in older and 'data-day="2026-11-20"' not in older
+
+
+def test_a_days_page_links_the_open_request_that_lists_that_day_for_answers_per_item(reader, monkeypatch):
+    from airflow_provider_human.ui import app
+
+    asked = []
+
+    def open_review_url(conn_id, day, *, session):
+        asked.append((conn_id, str(day)))
+        return (
+            "/dags/human_case_review/runs/r1/tasks/review/required_actions?map_index=-1"
+            if str(day) == "2026-11-20"
+            else None
+        )
+
+    monkeypatch.setattr(app, "open_review_url", open_review_url)
+    html = reader.get("/human/ledger/human_case_db/days/2026-11-20").text
+    assert 'href="/dags/human_case_review/runs/r1/tasks/review/required_actions?map_index=-1"' in html
+    assert 'data-link="day-review"' in html
+    body = reader.get("/human/api/ledger/human_case_db/days/2026-11-20").json()
+    assert body["day_review_link"].endswith("required_actions?map_index=-1")
+    assert 'data-link="day-review"' not in reader.get("/human/ledger/human_case_db/days/2026-11-19").text
+    assert ("human_case_db", "2026-11-19") in asked
