@@ -42,6 +42,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_human.operators.day_check import HumanReconciliationDayCheckOperator
 from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
 from airflow_provider_human.operators.review import review_requests_asset
+from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
 
 REVIEW_REQUESTS = review_requests_asset("human_case_db")  # the schedule of dags/human_case_review.py
 
@@ -65,8 +66,9 @@ with DAG(
     tags=["human", "account-defender", "reconciliation"],
     doc_md=__doc__,
     render_template_as_native_obj=True,  # "{{ params.x }}" arrives as the param's own type
-    # retry_delay: Airflow's [core] default_task_retry_delay (300 s unless the deployment sets it).
-    default_args={"owner": "fraud-data", "retries": 2},
+    # retry_delay: Airflow's [core] default_task_retry_delay (300 s unless the deployment sets it); the policy
+    # waits HUMAN's Retry-After on a 429 and fails at once what a retry cannot fix (docs/operators.md, Retries).
+    default_args={"owner": "fraud-data", "retries": 2, "retry_policy": HUMAN_RETRY_POLICY},
     params={
         "dry_run": Param(
             False, type="boolean", description="Plan and report only: send nothing, write no ledger rows."

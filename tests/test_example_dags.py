@@ -55,3 +55,16 @@ def test_example_operators_dag_renders_templates_maps_and_runs(airflow_db, fake_
     assert identities == ["013xrzp12g3nqk8nfsf13ajhjnj5hjp5"]
     [put] = fake_api.requests("identity")
     assert put["body"]["metadata"]["run"].startswith("manual__")
+
+
+def test_every_example_task_retries_with_the_packages_policy(airflow_db):
+    """What a retry cannot fix fails at once, a 429 waits HUMAN's Retry-After (tests/retry)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
+
+    bag = DagBag(dag_folder=str(DAGS))
+    for dag_id in ("human_case_reconciliation", "example_human_operators", "human_account_lookup", "human_identity_sync"):
+        for task in bag.dags[dag_id].tasks:
+            assert task.retry_policy is HUMAN_RETRY_POLICY, (dag_id, task.task_id)
+            assert task.retries == (0 if task.task_id == "day_done" else 2), (dag_id, task.task_id)

@@ -68,6 +68,8 @@ def test_the_exceptions_module_depends_on_nothing_of_ours():
         ("budget", ("hooks", "operators", "reconciliation", "testing")),
         ("reconciliation", ("hooks", "operators", "testing")),
         ("hooks", ("operators", "reconciliation", "testing")),
+        ("retry_policy", ("client", "budget", "hooks", "operators", "reconciliation", "testing", "notifications")),
+        ("notifications", ("hooks", "operators", "testing")),
     ],
 )
 def test_layers_import_downwards_only(layer, may_not_import):
