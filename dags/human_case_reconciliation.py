@@ -38,10 +38,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, AsyncCallback, CronDataIntervalTimetable, DeadlineAlert, DeadlineReference, Param, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_human.notifications.day import HumanDayNotifier
+from airflow_provider_human.notifications.deadline import day_deadline
 from airflow_provider_human.operators.day_check import HumanReconciliationDayCheckOperator
 from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
 from airflow_provider_human.operators.review import review_requests_asset
@@ -51,6 +52,7 @@ REVIEW_REQUESTS = review_requests_asset("human_case_db")  # the schedule of dags
 
 #: A day not reconciled this long after its run was queued (a scheduled run: when its interval ended) is
 #: announced by DAY_ALERT; so is every failed run. DAY_ALERT logs; add "send_with": "slack" or "smtp".
+#: None: no deadline.
 RECONCILE_WITHIN = timedelta(hours=6)
 DAY_ALERT = {"ledger_conn_id": "human_case_db", "review_dag_id": "human_case_review"}
 
@@ -75,11 +77,7 @@ with DAG(
     doc_md=__doc__,
     render_template_as_native_obj=True,  # "{{ params.x }}" arrives as the param's own type
     on_failure_callback=HumanDayNotifier(**DAY_ALERT),
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=RECONCILE_WITHIN,
-        callback=AsyncCallback(HumanDayNotifier, kwargs=DAY_ALERT),
-    ),
+    deadline=day_deadline(RECONCILE_WITHIN, **DAY_ALERT),  # queued + RECONCILE_WITHIN; None: no deadline
     # retry_delay: Airflow's [core] default_task_retry_delay (300 s unless the deployment sets it); the policy
     # waits HUMAN's Retry-After on a 429 and fails at once what a retry cannot fix (docs/operators.md, Retries).
     default_args={"owner": "fraud-data", "retries": 2, "retry_policy": HUMAN_RETRY_POLICY},
