@@ -104,3 +104,63 @@ def test_the_deadline_is_left_out_under_airflow_dags_test_and_when_switched_off(
     assert day_deadline(None) is None
     monkeypatch.setattr("sys.argv", ["/venv/bin/airflow", "dags", "test", "human_case_reconciliation", "2026-11-19"])
     assert day_deadline(timedelta(hours=6)) is None  # apache/airflow#73428: dags test fails a green run otherwise
+
+
+class _Mailbox:
+    """A minimal SMTP server on 127.0.0.1 (plain, no auth): keeps what each DATA delivered."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.messages: list[str] = []
+        box = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                say = lambda line: self.wfile.write(line.encode() + b"\r\n")  # noqa: E731
+                say("220 test")
+                while line := self.rfile.readline():
+                    verb = line.decode().strip().split(" ")[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        say("250 test")
+                    elif verb == "DATA":
+                        say("354 go on")
+                        data = []
+                        while (part := self.rfile.readline()) not in (b".\r\n", b""):
+                            data.append(part.decode())
+                        box.messages.append("".join(data))
+                        say("250 kept")
+                    elif verb == "QUIT":
+                        say("221 bye")
+                        return
+                    else:
+                        say("250 ok")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_send_with_smtp_delivers_the_message_through_the_smtp_providers_notifier(failed_day, monkeypatch):
+    import email
+
+    box = _Mailbox()
+    try:
+        extra = {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@example.com"}
+        conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": box.port, "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_TEST", __import__("json").dumps(conn))
+        notifier = HumanDayNotifier(send_with="smtp", smtp_conn_id="smtp_test", email_to="fraud-lead@example.com")
+        notifier({"dag": _Dag(), "run_id": "r1", "data_interval_start": DAY, "data_interval_end": NEXT_DAY})
+    finally:
+        box.close()
+    [raw] = box.messages
+    mail = email.message_from_string(raw)
+    assert mail["To"] == "fraud-lead@example.com" and "the day 2026-11-18 failed" in mail["Subject"]
+    body = "".join(p.get_payload(decode=True).decode() for p in mail.walk() if p.get_content_maintype() == "text")
+    assert "1 item waits for a person" in body and "/human/ledger/human_case_db/days/2026-11-18" in body
+    assert TOKEN not in raw
