@@ -69,6 +69,7 @@ def day_message(
     ledger_conn_id: str,
     review_dag_id: str,
     why: str,
+    unread: str | None = None,
 ) -> str:
     """The message: the day, why it is not done, what waits (counts only) and where to answer."""
     day = interval[0][:10] if interval else "(day unknown)"
@@ -82,6 +83,8 @@ def day_message(
             f"{counted(person, 'item waits', 'items wait')} for a person; "
             f"{waiting} waiting and {in_doubt} in doubt (a retry of the day finishes those)."
         )
+    elif unread:
+        lines.append(f"The ledger could not be read ({unread}): see the day's page.")
     elif interval:
         lines.append("The ledger holds nothing of this day yet.")
     if person:
@@ -135,15 +138,20 @@ class HumanDayNotifier(BaseNotifier):
         """What is sent for this context; reads the day's counts from the ledger."""
         interval = day_interval(context)
         truth: dict[str, Any] = {}
+        unread = None
         if interval is not None:
-            ledger = Ledger(sql_engine(self.ledger_conn_id), table=self.ledger_table, rejects_table=self.rejects_table)
-            truth = ledger.interval_truth(interval) if ledger.exists() else {}
+            try:
+                engine = sql_engine(self.ledger_conn_id)
+                ledger = Ledger(engine, table=self.ledger_table, rejects_table=self.rejects_table)
+                truth = ledger.interval_truth(interval) if ledger.exists() else {}
+            except Exception as exc:  # the alert still goes out; the error's text may hold a database URL
+                unread = f"{type(exc).__name__} on the connection {self.ledger_conn_id!r}"
         run = context.get("dag_run")
         dag = context.get("dag")
         dag_id = getattr(dag, "dag_id", None) or _field(run, "dag_id") or "?"
         run_id = context.get("run_id") or _field(run, "run_id")
         why = "missed its deadline" if "deadline" in context else "failed"
-        return day_message(dag_id=dag_id, run_id=run_id, interval=interval, truth=truth,
+        return day_message(dag_id=dag_id, run_id=run_id, interval=interval, truth=truth, unread=unread,
                            ledger_conn_id=self.ledger_conn_id, review_dag_id=self.review_dag_id, why=why)  # fmt: skip
 
     def notify(self, context: Any) -> None:

@@ -164,3 +164,12 @@ def test_send_with_smtp_delivers_the_message_through_the_smtp_providers_notifier
     body = "".join(p.get_payload(decode=True).decode() for p in mail.walk() if p.get_content_maintype() == "text")
     assert "1 item waits for a person" in body and "/human/ledger/human_case_db/days/2026-11-18" in body
     assert TOKEN not in raw
+
+
+def test_a_ledger_that_cannot_be_read_still_sends_the_alert_without_the_databases_url(monkeypatch):
+    url = "postgresql://fraud:s3cret-pw@127.0.0.1:1/cases"  # nothing listens on port 1
+    monkeypatch.setenv("AIRFLOW_CONN_HUMAN_CASE_DB", url)
+    text = HumanDayNotifier().message({"dag": _Dag(), "run_id": "r", "data_interval_start": DAY,
+                                       "data_interval_end": NEXT_DAY})  # fmt: skip
+    assert "the day 2026-11-18 failed" in text and "could not be read (" in text and "'human_case_db'" in text
+    assert "s3cret-pw" not in text and "days/2026-11-18" in text
