@@ -153,11 +153,23 @@ class HumanFeedbackInDoubtError(HumanInDoubtError):
         super().__init__(message, **kwargs)
 
 
-class HumanLookupFailedError(HumanError):
+class HumanPartialFailureError(HumanError):
+    """Some items of a bulk call failed and the rest went through; ``errors`` holds each item's error.
+
+    A retry policy reads ``errors`` (never shown: the message names the first few) to tell
+    failures another try can fix (429, 5xx) from those it cannot (400, 404).
+    """
+
+    def __init__(self, message: str, *, errors: Any = ()) -> None:
+        self.errors: list[BaseException] = list(errors)
+        super().__init__(message)
+
+
+class HumanLookupFailedError(HumanPartialFailureError):
     """Some account lookups failed; the successful ones were still written out (retried by Airflow)."""
 
 
-class HumanIdentityUpdateFailedError(HumanError):
+class HumanIdentityUpdateFailedError(HumanPartialFailureError):
     """Some identity updates failed; the others were applied (retried by Airflow)."""
 
 

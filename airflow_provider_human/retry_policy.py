@@ -25,6 +25,7 @@ from airflow_provider_human.exceptions import (
     HumanInDoubtError,
     HumanNonRetryableError,
     HumanNotFoundError,
+    HumanPartialFailureError,
     HumanRateLimitError,
     HumanServerError,
     ReconciliationIncompleteError,
@@ -104,6 +105,30 @@ class HumanRetryPolicy(ExceptionRetryPolicy):
     def evaluate(
         self, exception: BaseException, try_number: int, max_tries: int, context: Context | None = None
     ) -> RetryDecision:
+        if isinstance(exception, HumanPartialFailureError) and exception.errors:
+            return self._items(exception, try_number, max_tries, context)
+        return self._one(exception, try_number, max_tries, context)
+
+    def _items(
+        self, exception: HumanPartialFailureError, try_number: int, max_tries: int, context: Context | None
+    ) -> RetryDecision:
+        """Some items failed: fail when none of their errors is worth a retry, else wait the longest ask."""
+        distinct = {(type(e), getattr(e, "retry_after", None)): e for e in exception.errors}
+        decisions = [self._one(e, try_number, max_tries, context) for e in distinct.values()]
+        retries = [d for d in decisions if d.action is RetryAction.RETRY]
+        if retries:
+            delays = [d.retry_delay for d in retries if d.retry_delay is not None]
+            reasons = sorted({d.reason or "" for d in retries})
+            return RetryDecision.retry(
+                max(delays) if delays else None, f"Some items may pass on retry: {'; '.join(reasons)}"
+            )
+        if all(d.action is RetryAction.FAIL for d in decisions):
+            return RetryDecision.fail(
+                f"Every failed item failed for good: {'; '.join(sorted({d.reason or '' for d in decisions}))}"
+            )
+        return RetryDecision.default()
+
+    def _one(self, exception: BaseException, try_number: int, max_tries: int, context: Context | None) -> RetryDecision:
         decision = super().evaluate(exception, try_number, max_tries, context)
         asked = exception.retry_after if isinstance(exception, HumanAPIError) else None
         delay = decision.retry_delay

@@ -51,8 +51,44 @@ def _decide(exc, policy=HUMAN_RETRY_POLICY):
         (E.LedgerUpgradeRequiredError("run the upgrade"), FAIL, None),
         # the task's own retries and retry_delay
         (E.HumanResponseError("field 'exists'", **API), DEFAULT, None),
-        (E.HumanLookupFailedError("2 of 5 lookups failed"), DEFAULT, None),
+        # some items of a bulk call failed: decided by what their errors are
+        (E.HumanLookupFailedError("2 of 5 lookups failed"), DEFAULT, None),  # errors unknown
+        (
+            E.HumanLookupFailedError(
+                "2 failed",
+                errors=[
+                    E.HumanBadRequestError("400", http_status=400, **API),
+                    E.HumanNotFoundError("404", http_status=404, **API),
+                ],
+            ),
+            FAIL,
+            None,
+        ),
+        (
+            E.HumanLookupFailedError(
+                "2 failed",
+                errors=[
+                    E.HumanBadRequestError("400", http_status=400, **API),
+                    E.HumanRateLimitError("429", retry_after=20, **API),
+                    E.HumanServerError("503", http_status=503, **API),
+                ],
+            ),
+            RETRY,
+            timedelta(minutes=2),
+        ),  # the longest wait any of them asks
+        (
+            E.HumanIdentityUpdateFailedError("1 failed", errors=[E.HumanRateLimitError("429", retry_after=20, **API)]),
+            RETRY,
+            timedelta(seconds=20),
+        ),
         (E.HumanIdentityUpdateFailedError("1 of 3 identity updates failed"), DEFAULT, None),
+        (
+            E.HumanIdentityUpdateFailedError(
+                "2 failed", errors=[E.HumanResponseError("shape", **API), E.HumanNotFoundError("404", **API)]
+            ),
+            DEFAULT,
+            None,
+        ),
         (E.HumanAPIError("HTTP 418", http_status=418, **API), DEFAULT, None),
         (AirflowException("3 items changed since the request listed them"), DEFAULT, None),
         (RuntimeError("database is locked"), DEFAULT, None),
@@ -70,7 +106,8 @@ def test_every_exception_class_of_the_provider_is_decided_on_purpose():
         E.HumanError, E.HumanNonRetryableError, E.HumanInputError, E.HumanConfigError, E.HumanAPIError,
         E.HumanAuthError, E.HumanBadRequestError, E.HumanNotFoundError, E.HumanRateLimitError,
         E.HumanServerError, E.HumanConnectionError, E.HumanResponseError, E.HumanInDoubtError,
-        E.HumanFeedbackInDoubtError, E.HumanLookupFailedError, E.HumanIdentityUpdateFailedError,
+        E.HumanFeedbackInDoubtError, E.HumanPartialFailureError, E.HumanLookupFailedError,
+        E.HumanIdentityUpdateFailedError,
         E.ReconciliationAbortedError, E.ReconciliationIncompleteError, E.DecisionLockTimeoutError,
         E.ReconciliationNeedsAttentionError, E.LedgerSchemaError, E.LedgerNewerThanCodeError,
         E.LedgerUpgradeRequiredError,
