@@ -50,9 +50,8 @@ from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
 
 REVIEW_REQUESTS = review_requests_asset("human_case_db")  # the schedule of dags/human_case_review.py
 
-#: A day not reconciled this long after its run was queued (a scheduled run: when its interval ended) is
-#: announced by DAY_ALERT; so is every failed run. DAY_ALERT logs; add "send_with": "slack" or "smtp".
-#: None: no deadline.
+#: A day not reconciled this long after it ended is announced by DAY_ALERT (not for backfilled days, late by
+#: construction); so is every failed run. DAY_ALERT logs; add "send_with": "slack" or "smtp". None: no deadline.
 RECONCILE_WITHIN = timedelta(hours=6)
 DAY_ALERT = {"ledger_conn_id": "human_case_db", "review_dag_id": "human_case_review"}
 
@@ -77,7 +76,7 @@ with DAG(
     doc_md=__doc__,
     render_template_as_native_obj=True,  # "{{ params.x }}" arrives as the param's own type
     on_failure_callback=HumanDayNotifier(**DAY_ALERT),
-    deadline=day_deadline(RECONCILE_WITHIN, **DAY_ALERT),  # queued + RECONCILE_WITHIN; None: no deadline
+    deadline=day_deadline(RECONCILE_WITHIN, **DAY_ALERT),  # the day's end + RECONCILE_WITHIN
     # retry_delay: Airflow's [core] default_task_retry_delay (300 s unless the deployment sets it); the policy
     # waits HUMAN's Retry-After on a 429 and fails at once what a retry cannot fix (docs/operators.md, Retries).
     default_args={"owner": "fraud-data", "retries": 2, "retry_policy": HUMAN_RETRY_POLICY},

@@ -64,7 +64,12 @@ def test_every_example_task_retries_with_the_packages_policy(airflow_db):
     from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
 
     bag = DagBag(dag_folder=str(DAGS))
-    for dag_id in ("human_case_reconciliation", "example_human_operators", "human_account_lookup", "human_identity_sync"):
+    for dag_id in (
+        "human_case_reconciliation",
+        "example_human_operators",
+        "human_account_lookup",
+        "human_identity_sync",
+    ):
         for task in bag.dags[dag_id].tasks:
             assert task.retry_policy is HUMAN_RETRY_POLICY, (dag_id, task.task_id)
             assert task.retries == (0 if task.task_id == "day_done" else 2), (dag_id, task.task_id)
@@ -78,8 +83,8 @@ def test_the_reconciliation_carries_its_deadline_and_failure_alert_when_serializ
     dag = bag.dags["human_case_reconciliation"]
     serialized = DagSerialization.to_dict(dag)["dag"]
     [deadline] = serialized["deadline"]
-    assert deadline["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
-    assert deadline["interval"]["__data__"] == 6 * 3600  # RECONCILE_WITHIN, a module constant users change
+    assert deadline["reference"] == {"reference_type": "DagRunLogicalDateDeadline"}  # the day's start
+    assert deadline["interval"]["__data__"] == 30 * 3600  # the day + RECONCILE_WITHIN (a module constant)
     callback = deadline["callback"]
     assert callback["__classname__"] == "airflow.sdk.definitions.callback.AsyncCallback"
     assert callback["__data__"]["path"] == "airflow_provider_human.notifications.day.HumanDayNotifier"

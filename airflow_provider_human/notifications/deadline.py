@@ -1,8 +1,11 @@
 """day_deadline: the reconciliation's DeadlineAlert, built in one place so every DAG gets the same one.
 
-The clock starts when the run is queued (a scheduled run: when its day ended; a backfilled
-day: when the backfill queued it, not its long-past date), and the callback is
-:class:`~airflow_provider_human.notifications.day.HumanDayNotifier`, awaited in the triggerer.
+The clock is the day itself: the run's logical date (its interval's start) plus the interval
+plus ``within``, i.e. ``within`` after the day ended. Not ``DAGRUN_QUEUED_AT``: on Airflow
+3.3.x clearing a task of such a run answers 500 (apache/airflow#70368), and clearing
+``day_done`` is how a reviewed day turns green. A backfilled day is late by construction;
+:class:`~airflow_provider_human.notifications.day.HumanDayNotifier` says nothing for those
+(their failures still alert through ``on_failure_callback``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow_provider_human.notifications.day import HumanDayNotifier
 
 
-def day_deadline(within: timedelta | None, **notifier_kwargs: Any) -> DeadlineAlert | None:
-    """A run not green ``within`` after it was queued calls ``HumanDayNotifier(**notifier_kwargs)``.
+def day_deadline(
+    within: timedelta | None, *, day: timedelta = timedelta(days=1), **notifier_kwargs: Any
+) -> DeadlineAlert | None:
+    """A run not green ``within`` after its ``day`` ended calls ``HumanDayNotifier(**notifier_kwargs)``.
 
     ``None`` (no deadline) when ``within`` is ``None``, and under ``airflow dags test``: nothing
     there watches a deadline, and Airflow 3.3.2's ``dags test`` fails a run that succeeded when
@@ -27,4 +32,4 @@ def day_deadline(within: timedelta | None, **notifier_kwargs: Any) -> DeadlineAl
     if within is None or sys.argv[1:3] == ["dags", "test"]:
         return None
     callback = AsyncCallback(HumanDayNotifier, kwargs=dict(notifier_kwargs))
-    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=within, callback=callback)
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=day + within, callback=callback)

@@ -99,7 +99,9 @@ def test_the_deadline_is_left_out_under_airflow_dags_test_and_when_switched_off(
 
     alert = day_deadline(timedelta(hours=6), ledger_conn_id="db")
     assert (
-        alert is not None and alert.interval == timedelta(hours=6) and alert.callback.kwargs == {"ledger_conn_id": "db"}
+        alert is not None
+        and alert.interval == timedelta(hours=30)
+        and alert.callback.kwargs == {"ledger_conn_id": "db"}
     )
     assert day_deadline(None) is None
     monkeypatch.setattr("sys.argv", ["/venv/bin/airflow", "dags", "test", "human_case_reconciliation", "2026-11-19"])
@@ -173,3 +175,14 @@ def test_a_ledger_that_cannot_be_read_still_sends_the_alert_without_the_database
                                        "data_interval_end": NEXT_DAY})  # fmt: skip
     assert "the day 2026-11-18 failed" in text and "could not be read (" in text and "'human_case_db'" in text
     assert "s3cret-pw" not in text and "days/2026-11-18" in text
+
+
+def test_a_backfilled_days_deadline_says_nothing_its_failure_does(failed_day, caplog):
+    run = {"dag_id": "human_case_reconciliation", "run_id": "backfill__2026-11-18T00:00:00+00:00",
+           "run_type": "backfill", "data_interval_start": "2026-11-18T00:00:00Z",
+           "data_interval_end": "2026-11-19T00:00:00Z"}  # fmt: skip
+    caplog.set_level(logging.INFO)
+    HumanDayNotifier().notify({"dag_run": run, "deadline": {"id": "d1"}})
+    assert not [r for r in caplog.records if "HUMAN reconciliation" in r.getMessage()]
+    HumanDayNotifier().notify({"dag_run": run})  # the run failed: on_failure_callback
+    assert [r for r in caplog.records if "HUMAN reconciliation" in r.getMessage()]
