@@ -72,6 +72,8 @@ class HumanAPIError(HumanError):
     :param api_message: the API's own error text, when it sent one.
     :param method: the HTTP method of the failed request.
     :param path: the URL path requested (never carries the token).
+    :param retry_after: seconds HUMAN asked to wait (its ``Retry-After``, not capped by the
+        client's ``max_retry_after``), or ``None``; an Airflow retry policy waits this long.
     """
 
     def __init__(
@@ -82,8 +84,10 @@ class HumanAPIError(HumanError):
         api_message: str | None = None,
         method: str | None = None,
         path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.http_status = http_status
+        self.retry_after = retry_after
         self.api_message = api_message
         self.method = method
         self.path = path
@@ -99,6 +103,8 @@ class HumanAPIError(HumanError):
             parts.append(f"status: {self.http_status}")
         if self.api_message:
             parts.append(f"API said: {self.api_message}")
+        if self.retry_after is not None:
+            parts.append(f"retry after {self.retry_after:g} s")
         return " | ".join(parts)
 
 
@@ -115,7 +121,7 @@ class HumanNotFoundError(HumanAPIError):
 
 
 class HumanRateLimitError(HumanAPIError):
-    """429 persisted after every retry allowed by ``max_retries``."""
+    """429 persisted after every retry allowed by ``max_retries``; ``retry_after`` holds HUMAN's ask."""
 
 
 class HumanServerError(HumanAPIError):
@@ -147,11 +153,23 @@ class HumanFeedbackInDoubtError(HumanInDoubtError):
         super().__init__(message, **kwargs)
 
 
-class HumanLookupFailedError(HumanError):
+class HumanPartialFailureError(HumanError):
+    """Some items of a bulk call failed and the rest went through; ``errors`` holds each item's error.
+
+    A retry policy reads ``errors`` (never shown: the message names the first few) to tell
+    failures another try can fix (429, 5xx) from those it cannot (400, 404).
+    """
+
+    def __init__(self, message: str, *, errors: Any = ()) -> None:
+        self.errors: list[BaseException] = list(errors)
+        super().__init__(message)
+
+
+class HumanLookupFailedError(HumanPartialFailureError):
     """Some account lookups failed; the successful ones were still written out (retried by Airflow)."""
 
 
-class HumanIdentityUpdateFailedError(HumanError):
+class HumanIdentityUpdateFailedError(HumanPartialFailureError):
     """Some identity updates failed; the others were applied (retried by Airflow)."""
 
 

@@ -135,6 +135,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "notifications": ["airflow_provider_human.notifications.day.HumanDayNotifier"],
         "config": {
             "human": {
                 "description": "Options for the HUMAN Security provider.",

@@ -15,6 +15,7 @@ from airflow.sdk import Param, dag
 from airflow_provider_human.operators.account import HumanAccountInfoOperator
 from airflow_provider_human.operators.feedback import HumanUploadFeedbackOperator
 from airflow_provider_human.operators.identity import HumanUpdateIdentityOperator
+from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
 
 # True positive, false positive and false negative, the way a case review would report them.
 OUTCOMES = [
@@ -32,7 +33,7 @@ OUTCOMES = [
 @dag(
     dag_id="example_human_operators",
     description="Each HUMAN operator once: a starting point for your own DAGs.",
-    default_args={"owner": "fraud-data"},
+    default_args={"owner": "fraud-data", "retries": 2, "retry_policy": HUMAN_RETRY_POLICY},
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

@@ -14,6 +14,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_provider_human.operators.account import HumanAccountInfoOperator
+from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
 
 # A real default (params are not templated): the lookups folder next to the Airflow home.
 LOOKUPS_DIR = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "human_lookups")
@@ -21,7 +22,7 @@ LOOKUPS_DIR = os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/
 with DAG(
     dag_id="human_account_lookup",
     description="Look accounts up in Account Defender on demand; results to a JSON Lines file.",
-    default_args={"owner": "fraud-data"},
+    default_args={"owner": "fraud-data", "retries": 2, "retry_policy": HUMAN_RETRY_POLICY},
     schedule=None,
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

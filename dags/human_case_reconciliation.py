@@ -35,16 +35,26 @@ URL) says otherwise.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_human.assets import feedback_alias
+from airflow_provider_human.notifications.day import HumanDayNotifier
+from airflow_provider_human.notifications.deadline import day_deadline
 from airflow_provider_human.operators.day_check import HumanReconciliationDayCheckOperator
 from airflow_provider_human.operators.reconciliation import HumanCaseReconciliationOperator
 from airflow_provider_human.operators.review import review_requests_asset
+from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
 
 REVIEW_REQUESTS = review_requests_asset("human_case_db")  # the schedule of dags/human_case_review.py
+
+#: A day not reconciled this long after it ended is announced by DAY_ALERT (not for backfilled days, late by
+#: construction); so is every failed run. DAY_ALERT logs; add "send_with": "slack" or "smtp". None: no deadline.
+RECONCILE_WITHIN = timedelta(hours=6)
+DAY_ALERT = {"ledger_conn_id": "human_case_db", "review_dag_id": "human_case_review"}
 
 #: What the day is decided with. human_case_review.py decides a person's Resend again with the
 #: same values (its own DECIDING, kept equal: tests/reconciliation/test_review_settings.py checks).
@@ -66,8 +76,11 @@ with DAG(
     tags=["human", "account-defender", "reconciliation"],
     doc_md=__doc__,
     render_template_as_native_obj=True,  # "{{ params.x }}" arrives as the param's own type
-    # retry_delay: Airflow's [core] default_task_retry_delay (300 s unless the deployment sets it).
-    default_args={"owner": "fraud-data", "retries": 2},
+    on_failure_callback=HumanDayNotifier(**DAY_ALERT),
+    deadline=day_deadline(RECONCILE_WITHIN, **DAY_ALERT),  # the day's end + RECONCILE_WITHIN
+    # retry_delay: Airflow's [core] default_task_retry_delay (300 s unless the deployment sets it); the policy
+    # waits HUMAN's Retry-After on a 429 and fails at once what a retry cannot fix (docs/operators.md, Retries).
+    default_args={"owner": "fraud-data", "retries": 2, "retry_policy": HUMAN_RETRY_POLICY},
     params={
         "dry_run": Param(
             False, type="boolean", description="Plan and report only: send nothing, write no ledger rows."

@@ -22,11 +22,12 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
 from airflow_provider_human.operators.identity import HumanUpdateIdentityOperator
+from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
 
 with DAG(
     dag_id="human_identity_sync",
     description="Daily: the day's identity changes to HUMAN's identity API.",
-    default_args={"owner": "fraud-data"},
+    default_args={"owner": "fraud-data", "retries": 2, "retry_policy": HUMAN_RETRY_POLICY},
     schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,

@@ -55,3 +55,42 @@ def test_example_operators_dag_renders_templates_maps_and_runs(airflow_db, fake_
     assert identities == ["013xrzp12g3nqk8nfsf13ajhjnj5hjp5"]
     [put] = fake_api.requests("identity")
     assert put["body"]["metadata"]["run"].startswith("manual__")
+
+
+def test_every_example_task_retries_with_the_packages_policy(airflow_db):
+    """What a retry cannot fix fails at once, a 429 waits HUMAN's Retry-After (tests/retry)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
+
+    bag = DagBag(dag_folder=str(DAGS))
+    for dag_id in (
+        "human_case_reconciliation",
+        "example_human_operators",
+        "human_account_lookup",
+        "human_identity_sync",
+    ):
+        for task in bag.dags[dag_id].tasks:
+            assert task.retry_policy is HUMAN_RETRY_POLICY, (dag_id, task.task_id)
+            assert task.retries == (0 if task.task_id == "day_done" else 2), (dag_id, task.task_id)
+
+
+def test_the_reconciliation_carries_its_deadline_and_failure_alert_when_serialized(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    bag = DagBag(dag_folder=str(DAGS))
+    dag = bag.dags["human_case_reconciliation"]
+    serialized = DagSerialization.to_dict(dag)["dag"]
+    [deadline] = serialized["deadline"]
+    assert deadline["reference"] == {"reference_type": "DagRunLogicalDateDeadline"}  # the day's start
+    assert deadline["interval"]["__data__"] == 30 * 3600  # the day + RECONCILE_WITHIN (a module constant)
+    callback = deadline["callback"]
+    assert callback["__classname__"] == "airflow.sdk.definitions.callback.AsyncCallback"
+    assert callback["__data__"]["path"] == "airflow_provider_human.notifications.day.HumanDayNotifier"
+    assert callback["__data__"]["kwargs"] == {"ledger_conn_id": "human_case_db", "review_dag_id": "human_case_review"}
+    assert serialized["has_on_failure_callback"] is True
+    [on_failure] = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    assert type(on_failure).__name__ == "HumanDayNotifier" and on_failure.ledger_conn_id == "human_case_db"
+    again = DagSerialization.from_dict(DagSerialization.to_dict(dag))  # what the scheduler reads back
+    assert again.deadline

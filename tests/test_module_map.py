@@ -75,6 +75,11 @@ def test_the_exceptions_module_depends_on_nothing_of_ours():
             (m, ("client", "budget", "hooks", "operators", "reconciliation", "testing", "ui"))
             for m in ("assets", "lineage", "links", "ui_links", "run_label")
         ],
+        (
+            "retry_policy",
+            ("client", "budget", "hooks", "operators", "reconciliation", "testing", "notifications", "ui"),
+        ),
+        ("notifications", ("hooks", "operators", "testing", "ui")),
     ],
 )
 def test_layers_import_downwards_only(layer, may_not_import):

@@ -90,3 +90,10 @@ def test_every_operator_module_is_registered():
     [entry] = get_provider_info()["operators"]
     modules = {f"{operators.__name__}.{m.name}" for m in pkgutil.iter_modules(operators.__path__) if m.name != "base"}
     assert set(entry["python-modules"]) == modules
+
+
+def test_the_day_notifier_is_registered_and_importable():
+    from airflow.sdk.module_loading import import_string
+
+    [path] = get_provider_info()["notifications"]
+    assert import_string(path).__name__ == "HumanDayNotifier"

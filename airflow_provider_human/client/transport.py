@@ -10,6 +10,7 @@ answers that come before the server acts. docs/errors.md has the table and its r
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -153,9 +154,11 @@ class Transport:
         if 200 <= status < 300:
             return
         api_message = self._api_message(response)
-        retry_after = None
+        retry_after = asked = None
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), cap=self.settings.max_retry_after)
+            header = response.headers.get("Retry-After")
+            retry_after = parse_retry_after(header, cap=self.settings.max_retry_after)
+            asked = parse_retry_after(header, cap=math.inf)  # the error keeps HUMAN's own ask, for a task retry
             self.rate_limiter.notify_rate_limited(retry_after)
         if not idempotent and status not in NOT_APPLIED_STATUSES:
             raise HumanInDoubtError(
@@ -163,8 +166,9 @@ class Transport:
                 http_status=status, api_message=api_message, method=method, path=path,
             )  # fmt: skip
         error = error_for_status(status)(
-            _describe(status), http_status=status, api_message=api_message, method=method, path=path
-        )
+            _describe(status), http_status=status, api_message=api_message, method=method, path=path,
+            retry_after=asked,
+        )  # fmt: skip
         if status in (RETRYABLE_STATUSES_IDEMPOTENT if idempotent else RETRYABLE_STATUSES_NOT_APPLIED):
             raise RetryableOutcome(error, retry_after)
         raise error

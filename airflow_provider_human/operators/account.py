@@ -107,6 +107,7 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         )
         counts: Counter[str] = Counter()
         failures: list[dict[str, Any]] = []
+        errors: list[BaseException] = []  # for a retry policy: which failures another try can fix
         records: list[dict[str, Any]] = []
 
         def consume(write: Any) -> None:
@@ -115,6 +116,7 @@ class HumanAccountInfoOperator(HumanBaseOperator):
                 _count(counts, result)
                 if not result.ok:
                     failures.append(record)
+                    errors.append(result.error)  # type: ignore[arg-type]
                 write(record)
 
         if output is None:
@@ -137,7 +139,7 @@ class HumanAccountInfoOperator(HumanBaseOperator):
         )
         if failures and to_bool(self.fail_on_error, "fail_on_error"):
             shown = "; ".join(f"{f['account_id']}: {f['error']['message']}" for f in failures[:5])
-            raise HumanLookupFailedError(f"{len(failures)} of {counts['total']} lookups failed: {shown}")
+            raise HumanLookupFailedError(f"{len(failures)} of {counts['total']} lookups failed: {shown}", errors=errors)
         summary = {k: counts[k] for k in ("total", "found", "unknown", "under_attack", "failed")}
         if output is None:
             return {**summary, "results": records}

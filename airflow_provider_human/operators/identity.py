@@ -91,6 +91,7 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
         results = self.hook.iter_update_identity(updates, max_workers=self.max_workers) if updates else []
         updated: list[str] = []
         failures: list[dict[str, str]] = []
+        errors: list[BaseException] = []  # for a retry policy: which failures another try can fix
         for result in results:
             if result.ok:
                 updated.append(result.identity_id)
@@ -98,11 +99,14 @@ class HumanUpdateIdentityOperator(HumanBaseOperator):
                     record.record(owner, [result.identity_id])  # at once: a crash later loses none of it
             else:
                 failures.append({"identity_id": result.identity_id, "error": str(result.error)})
+                errors.append(result.error)  # type: ignore[arg-type]
         self.log.info("HUMAN identities: %d updated, %d failed%s", len(updated), len(failures),
                       f", {skipped} updated by an earlier try" if skipped else "")  # fmt: skip
         if failures and to_bool(self.fail_on_error, "fail_on_error"):
             shown = "; ".join(f"{f['identity_id']}: {f['error']}" for f in failures[:5])
-            raise HumanIdentityUpdateFailedError(f"{len(failures)} of {len(updates)} identity updates failed: {shown}")
+            raise HumanIdentityUpdateFailedError(
+                f"{len(failures)} of {len(updates)} identity updates failed: {shown}", errors=errors
+            )
         if not failures:
             self._forget_updates_file()
         summary = {"updated": len(updated), "failed": len(failures), "failures": failures[:100]}

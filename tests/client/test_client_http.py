@@ -481,3 +481,26 @@ def test_a_proxy_that_takes_the_request_and_hangs_up_leaves_feedback_in_doubt(ma
     assert len(seen) == 1  # one try only: it was not resent
     request_line = seen[0].split(b"\r\n", 1)[0]  # only this line: a failure must not print the headers' token
     assert request_line.startswith(b"POST ") and request_line.endswith(b"/account/update_status HTTP/1.1")
+
+
+@pytest.mark.parametrize(("header_format", "kind"), [("seconds", "v2"), ("http-date", "v2"), ("seconds", "feedback")])
+def test_a_rate_limit_error_carries_the_delay_the_api_asked_for(make_client, fake_api, header_format, kind):
+    """Beyond the client's own cap (max_retry_after): what an Airflow retry should wait is HUMAN's ask."""
+    client = make_client(max_retries=0, max_retry_after=5)
+    fake_api.configure(rate_limit_rps=0.001, rate_limit_burst=1, retry_after=600, retry_after_format=header_format)
+    client.get_account_info_v2("a")
+    with pytest.raises(HumanRateLimitError) as err:
+        if kind == "v2":
+            client.get_account_info_v2("b")
+        else:
+            client.upload_feedback(["b"], attack_type="ato", status="pending")
+    assert err.value.retry_after == pytest.approx(600, abs=2)
+    assert "retry after 600 s" in str(err.value) or header_format == "http-date"
+
+
+def test_errors_without_a_retry_after_carry_none(make_client, fake_api):
+    client = make_client(max_retries=0)
+    fake_api.configure(failure_rate=1.0, failure_status=503)
+    with pytest.raises(HumanServerError) as err:
+        client.get_account_info_v2("a")
+    assert err.value.retry_after is None
