@@ -23,6 +23,7 @@ import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from airflow_provider_human.operators.review import HumanReconciliationReviewOperator, review_requests_asset
+from airflow_provider_human.retry_policy import HUMAN_RETRY_POLICY
 from airflow_provider_human.review_assignees import configured_assignees
 
 #: What human_case_reconciliation.py decides each day with: a Resend is decided again with the
@@ -46,7 +47,12 @@ with DAG(
     tags=["human", "account-defender", "reconciliation"],
     doc_md=__doc__,
     render_template_as_native_obj=True,
-    default_args={"owner": "fraud-data", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "fraud-data",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_policy": HUMAN_RETRY_POLICY,
+    },
     params={"dry_run": Param(False, type="boolean", description="Open no request.")},
 ) as dag:
     HumanReconciliationReviewOperator(

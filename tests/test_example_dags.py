@@ -69,6 +69,7 @@ def test_every_example_task_retries_with_the_packages_policy(airflow_db):
         "example_human_operators",
         "human_account_lookup",
         "human_identity_sync",
+        "human_case_review",
     ):
         for task in bag.dags[dag_id].tasks:
             assert task.retry_policy is HUMAN_RETRY_POLICY, (dag_id, task.task_id)
