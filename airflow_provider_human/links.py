@@ -43,10 +43,18 @@ class HumanDayPageLink(_RecordedLink):
 
 
 class HumanReportLink(_RecordedLink):
-    """The try's report (Markdown) or review list, where it was written."""
+    """The try's report (Markdown) or review list, served by the HUMAN page: Airflow's UI draws no
+    ``file://`` link, and a worker's disk is not the browser's (``ui/reports.py`` serves what it may read)."""
 
     name = "HUMAN report"
     entry = REPORT
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        if not super().get_link(operator, ti_key=ti_key):
+            return ""
+        from airflow_provider_human.ui_links import report_page_url
+
+        return report_page_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id, ti_key.map_index)
 
 
 def record_links(operator: Any, context: Any, **urls: str | None) -> None:

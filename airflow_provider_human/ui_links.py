@@ -38,3 +38,9 @@ def overview_url() -> str:
 def day_page_url(ledger_conn_id: str, day: str | date | datetime) -> str:
     """The HUMAN page of one day of a ledger: what was decided, sent, and waits for a person."""
     return f"{_base()}{URL_PREFIX}/ledger/{quote(ledger_conn_id, safe='')}/days/{day_of(day)}"
+
+
+def report_page_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """A task instance's report, served by the HUMAN page (the UI draws no ``file://`` link)."""
+    path = "/".join(quote(part, safe="") for part in (dag_id, run_id, task_id))
+    return f"{_base()}{URL_PREFIX}/report/{path}?map_index={int(map_index)}"

@@ -74,6 +74,23 @@ def _events(run_id: str) -> list[tuple[str, dict, int, list[str]]]:
                        for e in events), key=lambda e: (e[0], e[2]))  # fmt: skip
 
 
+def _report_page(run_id: str, map_index: int) -> str:
+    from urllib.parse import quote
+
+    return (f"{AIRFLOW_URL}/human/report/human_case_reconciliation/{quote(run_id, safe='')}/reconcile_case_outcomes"
+            f"?map_index={map_index}")  # fmt: skip
+
+
+def _recorded_report(run_id: str, map_index: int) -> str:
+    """Where the shard's try said it wrote its report (the XCom the report link and the page read)."""
+    from airflow.utils.session import create_session
+
+    from airflow_provider_human.ui.reports import recorded_report
+
+    with create_session() as session:
+        return recorded_report(session, "human_case_reconciliation", run_id, "reconcile_case_outcomes", map_index)
+
+
 def _links(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
@@ -129,10 +146,11 @@ def test_a_sharded_day_emits_one_feedback_event_per_shard_names_its_shards_and_l
         links = _links("human_case_reconciliation", run.run_id, "reconcile_case_outcomes", index)
         assert links["HUMAN console"] == CONSOLE
         assert links["HUMAN day page"] == f"{AIRFLOW_URL}/human/ledger/human_case_db/days/2026-11-20"
-        report = links["HUMAN report"]
-        assert report.startswith("file:///") and report.endswith(f"_reconcile_case_outcomes_{index}__try1.md")
-        assert "DRY RUN" not in Path(report.removeprefix("file://")).read_text()
-        assert report == "file://" + extras[index]["report"]
+        assert links["HUMAN report"] == _report_page(run.run_id, index)  # the page serves it: the UI draws no file://
+        written = _recorded_report(run.run_id, index)
+        assert written.endswith(f"_reconcile_case_outcomes_{index}__try1.md")
+        assert "DRY RUN" not in Path(written.removeprefix("file://")).read_text()
+        assert written == "file://" + extras[index]["report"]
         assert TOKEN not in json.dumps(links)
     day_done = _links("human_case_reconciliation", run.run_id, "day_done")
     assert day_done == {"HUMAN day page": f"{AIRFLOW_URL}/human/ledger/human_case_db/days/2026-11-20"}
@@ -150,8 +168,10 @@ def test_a_dry_run_emits_no_feedback_event_and_its_shards_say_dry_run(stack, fak
         "cases closed 2026-11-22 · shard 0/2 · DRY RUN",
         "cases closed 2026-11-22 · shard 1/2 · DRY RUN",
     ]
-    report = _links("human_case_reconciliation", run.run_id, "reconcile_case_outcomes", 0)["HUMAN report"]
-    assert "DRY RUN" in Path(report.removeprefix("file://")).read_text()
+    assert _links("human_case_reconciliation", run.run_id, "reconcile_case_outcomes", 0)["HUMAN report"] == (
+        _report_page(run.run_id, 0)
+    )
+    assert "DRY RUN" in Path(_recorded_report(run.run_id, 0).removeprefix("file://")).read_text()
 
 
 def test_the_after_feedback_dag_is_queued_by_the_event_and_logs_its_metadata(stack, fake_api, caplog):

@@ -3,7 +3,8 @@
 Routes (the contract other parts of the provider link to, docs/ui.md):
 
 - ``/`` and ``/ledger/{ledger_conn_id}/days/{YYYY-MM-DD}``: server-rendered pages (Jinja2);
-- ``/api/ledger/{ledger_conn_id}/days`` and ``/api/ledger/{ledger_conn_id}/days/{YYYY-MM-DD}``: JSON.
+- ``/api/ledger/{ledger_conn_id}/days`` and ``/api/ledger/{ledger_conn_id}/days/{YYYY-MM-DD}``: JSON;
+- ``/report/{dag_id}/{run_id}/{task_id}?map_index=N``: a task's report, for its extra link (:mod:`.reports`).
 
 Only the ledger connections of ``[human] ui_ledger_conn_ids`` are read (any other id is a
 404, so the page never opens a connection a user names), each through
@@ -15,13 +16,16 @@ from __future__ import annotations
 import logging
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from airflow.api_fastapi.core_api.security import get_user, requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from airflow_provider_human.exceptions import HumanInputError
@@ -31,6 +35,7 @@ from airflow_provider_human.ui.airflow_records import DayRun, OpenReview, day_ru
 from airflow_provider_human.ui.day_detail import ReviewRow, RunRef, review_rows
 from airflow_provider_human.ui.figures import DAYS_SHOWN, DayFigures, day_bounds, ledger_days, one_day, recent_days
 from airflow_provider_human.ui.ledger_access import LedgerTables, read_only_engine
+from airflow_provider_human.ui.reports import ReportUnavailable, read_report, recorded_report
 from airflow_provider_human.ui.settings import REVIEW_DAG, ledger_conn_ids, reader_dag_id
 from airflow_provider_human.ui_links_review import open_review_url
 
@@ -209,6 +214,24 @@ def create_app() -> FastAPI:
             "day_review_link": open_review_url(conn_id, moment, session=session),
             "required_actions": links.required_actions_page(),
         }  # fmt: skip
+
+    @app.get("/report/{dag_id}/{run_id}/{task_id}", name="report")
+    def report(
+        request: Request,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        user: Annotated[BaseUser, Depends(get_user)],
+        session: SessionDep,
+        map_index: int = -1,
+    ) -> Response:
+        """The task's report as text, for users who may read that DAG's task instances."""
+        requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE, param_dag_id=dag_id)(request, user)
+        try:
+            text = read_report(recorded_report(session, dag_id, run_id, task_id, map_index))
+        except ReportUnavailable as exc:
+            raise HTTPException(404, str(exc)) from None
+        return PlainTextResponse(text, headers={"Content-Disposition": "inline", "X-Content-Type-Options": "nosniff"})
 
     @app.get("/icon.svg", include_in_schema=False)
     def icon() -> Response:
