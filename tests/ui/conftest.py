@@ -110,6 +110,11 @@ def day_runs(airflow_db):
     runs = [("human_case_reconciliation", f"scheduled__2026-11-{d}T00:00:00+00:00", DAYS[d - 18]) for d in (18, 19, 20)]
     runs.append(("another_dag", "manual__x", DAYS[0]))
     with create_session() as session:
+        # the session's Airflow database is shared: a test before this one may have run the DAG on these days
+        for dag_id, _run_id, start in runs:
+            session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.logical_date == start).delete(
+                synchronize_session=False
+            )
         for dag_id, run_id, start in runs:
             session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type=DagRunType.SCHEDULED, logical_date=start,
                                data_interval=(start, start + (DAYS[1] - DAYS[0])), run_after=start,
