@@ -18,7 +18,7 @@ from airflow_provider_human.testing.fake_api import FakeHumanAPI
 from tests.conftest import TOKEN
 from tests.debian import PackageUnavailable, apt_install
 from tests.support.demo_cases import build_case_db
-from tests.support.local_airflow import AirflowStack, describe_groups, stop_on_sigterm
+from tests.support.local_airflow import AirflowStack, stop_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "human_case_reconciliation"
@@ -56,11 +56,7 @@ def airflow_stack(tmp_path_factory):
         yield stack
     finally:
         signal.signal(signal.SIGTERM, previous)
-        killed = stack.stop()
-        leftovers = stack.alive()
-        if killed:
-            print(f"needed SIGKILL after 20 s: {killed}")
-        assert not leftovers, f"process groups still alive after stop: {describe_groups(leftovers)}"
+        stack.stop_and_check()
 
 
 @pytest.fixture(scope="session")

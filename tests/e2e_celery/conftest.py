@@ -21,7 +21,7 @@ from airflow_provider_human.testing.fake_api import FakeHumanAPI
 from tests.conftest import TOKEN
 from tests.debian import PackageUnavailable
 from tests.support.demo_cases import case_rows
-from tests.support.local_airflow import AirflowStack, describe_groups, stop_on_sigterm
+from tests.support.local_airflow import AirflowStack, stop_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "human_case_reconciliation"
@@ -155,11 +155,7 @@ def celery_stack(tmp_path_factory, pg, redis, timings):
         yield stack
     finally:
         signal.signal(signal.SIGTERM, previous)
-        killed = stack.stop()
-        leftovers = stack.alive()
-        if killed:
-            print(f"needed SIGKILL after 20 s: {killed}")
-        assert not leftovers, f"process groups still alive after stop: {describe_groups(leftovers)}"
+        stack.stop_and_check()
 
 
 def worker_name(worker: str) -> str:

@@ -172,6 +172,14 @@ class AirflowStack:
         self.api.close()
         return killed
 
+    def stop_and_check(self) -> None:
+        """stop(), then fail the test run if any of the stack's process groups outlived it."""
+        killed = self.stop()
+        leftovers = self.alive()
+        if killed:
+            print(f"needed SIGKILL after 20 s: {killed}")
+        assert not leftovers, f"process groups still alive after stop: {describe_groups(leftovers)}"
+
     def alive(self, grace: float = 10.0) -> list[int]:
         """PIDs of this stack's process groups that still have a living member after `grace` s.
 
